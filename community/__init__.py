@@ -1,0 +1,1 @@
+"""community — Leiden communities over the evidence graph, cluster scoring and explanations."""

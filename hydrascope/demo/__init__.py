@@ -1,0 +1,1 @@
+"""The built-in demo world: a seeded synthetic input bundle with planted campaigns."""
