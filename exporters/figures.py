@@ -1,0 +1,208 @@
+"""Shared matplotlib pictures (timeline, cluster graph) as deterministic PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["timeline_png", "cluster_graph_png", "LAYER_COLORS", "DPI"]
+
+#: resolution every picture is rendered at (fixed so the bytes are reproducible)
+DPI = 100
+
+#: one colour per evidence layer, shared by the site, the pictures and the reports
+LAYER_COLORS: dict[str, str] = {
+    "network": "#1f77b4",   # blue
+    "payment": "#d62728",   # red
+    "prompt": "#2ca02c",    # green
+    "timing": "#9467bd",    # purple
+}
+_OTHER_COLOR = "#7f7f7f"
+_ACCOUNT_COLOR = "#ff7f0e"
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas, without touching pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    """Render a figure to PNG bytes with no metadata that varies between runs or versions."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _text(value, limit: int = 80) -> str:
+    """Plain text for a label: stringified, shortened, with matplotlib mathtext disabled."""
+    s = "" if value is None else str(value)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s.replace("$", r"\$")
+
+
+def timeline_png(activity_df: pd.DataFrame, *, title: str | None = None,
+                 width: float = 8.0, height: float = 3.0) -> bytes:
+    """Draw a cluster's activity over time: requests per hour (bars) and sign-ups (line).
+
+    Parameters
+    ----------
+    activity_df : pandas.DataFrame
+        Rows of ``cluster_activity.parquet`` (``hour``, ``requests``, ``signups``; a
+        ``cluster_id`` column is ignored, so pass one cluster's rows). ``hour`` may be a
+        timestamp column or ISO 8601 text. Hours without activity may be absent.
+    title : str, optional
+        Title drawn above the picture (shown as plain text).
+    width, height : float
+        Size in inches (rendered at :data:`DPI`).
+
+    Returns
+    -------
+    bytes
+        A PNG image; the same input gives the same bytes.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"hour": pd.to_datetime(["2026-11-02T10:00Z", "2026-11-02T12:00Z"]),
+    ...                    "requests": [5, 9], "signups": [2, 0]})
+    >>> timeline_png(df, title="C0001")[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
+    fig = _figure(width, height)
+    ax = fig.add_subplot(1, 1, 1)
+    df = activity_df if activity_df is not None else pd.DataFrame()
+    if len(df) and "hour" in df.columns:
+        hours = pd.to_datetime(df["hour"], utc=True).dt.tz_localize(None)
+        frame = pd.DataFrame({
+            "hour": hours,
+            "requests": pd.to_numeric(df.get("requests", 0), errors="coerce").fillna(0).to_numpy(),
+            "signups": pd.to_numeric(df.get("signups", 0), errors="coerce").fillna(0).to_numpy(),
+        }).groupby("hour", sort=True).sum()
+        x = frame.index.to_pydatetime()
+        span_h = max((frame.index[-1] - frame.index[0]) / pd.Timedelta(hours=1), 1.0)
+        bar_w = max(1.0 / 24.0, span_h / 24.0 / 400.0)  # one hour, or thinner than 1/400 of the span
+        ax.bar(x, frame["requests"].to_numpy(), width=bar_w * 0.9, align="edge",
+               color=LAYER_COLORS["network"], label="requests per hour")
+        ax.set_ylabel("requests / hour")
+        ax2 = ax.twinx()
+        ax2.plot(x, frame["signups"].to_numpy(), color=_ACCOUNT_COLOR, marker="o", markersize=3,
+                 linewidth=1.2, label="sign-ups per hour")
+        ax2.set_ylabel("sign-ups / hour")
+        ax2.set_ylim(bottom=0)
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        ax.legend(handles, ["requests per hour", "sign-ups per hour"], loc="upper left", fontsize=8,
+                  frameon=False)
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_xlabel("time (UTC)")
+    else:
+        ax.text(0.5, 0.5, "no activity recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax.set_title(_text(title), fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def cluster_graph_png(links_df: pd.DataFrame, *, members: Iterable[str] | None = None,
+                      title: str | None = None, max_nodes: int = 400, seed: int = 0,
+                      layer_colors: Mapping[str, str] | None = None,
+                      width: float = 7.0, height: float = 7.0) -> bytes:
+    """Draw the account–account links of one cluster, edges coloured by evidence layer.
+
+    Parameters
+    ----------
+    links_df : pandas.DataFrame
+        Rows of ``links.parquet`` (``account_a``, ``account_b``, ``layer``, ``weight``);
+        pass the links among one cluster's members.
+    members : iterable of str, optional
+        The cluster's accounts; members without links are drawn as isolated dots.
+        Defaults to the accounts that appear in ``links_df``.
+    title : str, optional
+        Title drawn above the picture (plain text).
+    max_nodes : int
+        Above this many accounts, only the ``max_nodes`` accounts with the largest total
+        link weight (ties broken by id) are drawn and the title says so.
+    seed : int
+        Seed of the (deterministic) igraph Fruchterman–Reingold layout.
+    layer_colors : mapping, optional
+        Colour per layer; defaults to :data:`LAYER_COLORS`.
+    width, height : float
+        Size in inches.
+
+    Returns
+    -------
+    bytes
+        A PNG image; the same input gives the same bytes.
+    """
+    import igraph as ig
+
+    colors = dict(LAYER_COLORS if layer_colors is None else layer_colors)
+    links = links_df if links_df is not None else pd.DataFrame(columns=["account_a", "account_b", "layer", "weight"])
+    links = links[["account_a", "account_b", "layer", "weight"]].astype(
+        {"account_a": str, "account_b": str, "layer": str, "weight": float})
+    if members is None:
+        nodes = sorted(set(links["account_a"]) | set(links["account_b"]))
+    else:
+        nodes = sorted({str(m) for m in members})
+    n_total = len(nodes)
+    if n_total > max_nodes:
+        strength = pd.concat([links[["account_a", "weight"]].rename(columns={"account_a": "n"}),
+                              links[["account_b", "weight"]].rename(columns={"account_b": "n"})])
+        strength = strength.groupby("n")["weight"].sum().reindex(nodes, fill_value=0.0)
+        order = sorted(nodes, key=lambda n: (-strength[n], n))
+        nodes = sorted(order[:max_nodes])
+    index = {n: i for i, n in enumerate(nodes)}
+    links = links[links["account_a"].isin(index) & links["account_b"].isin(index)]
+    links = links.sort_values(["account_a", "account_b", "layer"], kind="mergesort")
+
+    fig = _figure(width, height)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_axis_off()
+    if nodes:
+        pair = links.groupby(["account_a", "account_b"], sort=True)["weight"].sum()
+        g = ig.Graph(n=len(nodes), edges=[(index[a], index[b]) for a, b in pair.index])
+        g.es["weight"] = [float(w) for w in pair.to_numpy()]
+        from exporters.site.layout import layout_positions
+
+        pos = layout_positions(g, seed=seed, method="fr" if len(nodes) <= 1500 else "drl")
+        from matplotlib.collections import LineCollection
+
+        wmax = float(links["weight"].max()) if len(links) else 1.0
+        for layer in sorted(links["layer"].unique(), key=lambda l: (l not in colors, l)):
+            sub = links[links["layer"] == layer]
+            segs = [[pos[index[a]], pos[index[b]]] for a, b in zip(sub["account_a"], sub["account_b"])]
+            lw = (0.4 + 2.0 * sub["weight"].to_numpy() / (wmax or 1.0)).tolist()
+            ax.add_collection(LineCollection(segs, colors=colors.get(layer, _OTHER_COLOR), linewidths=lw,
+                                             alpha=0.6, label=_text(layer, 20), zorder=1))
+        size = max(4.0, min(60.0, 4000.0 / max(len(nodes), 1)))
+        ax.scatter(pos[:, 0], pos[:, 1], s=size, c=_ACCOUNT_COLOR, edgecolors="#333333",
+                   linewidths=0.3, zorder=2)
+        if len(nodes) <= 30:
+            for n, (x, y) in zip(nodes, pos):
+                ax.annotate(_text(n, 24), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.autoscale_view()
+        ax.margins(0.05)
+        if len(links):
+            ax.legend(loc="lower right", fontsize=8, frameon=False, title="layer", title_fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no accounts", ha="center", va="center", transform=ax.transAxes)
+    heading = _text(title) if title else ""
+    if n_total > len(nodes):
+        heading = (heading + "\n" if heading else "") + f"{len(nodes)} of {n_total} accounts (strongest links)"
+    if heading:
+        ax.set_title(heading, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
