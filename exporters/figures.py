@@ -8,7 +8,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["timeline_png", "cluster_graph_png", "LAYER_COLORS", "DPI"]
+__all__ = ["timeline_png", "cluster_graph_png", "LAYER_COLORS", "DPI",
+           "runs_bar_png", "traffic_png", "STATUS_COLORS"]
 
 #: resolution every picture is rendered at (fixed so the bytes are reproducible)
 DPI = 100
@@ -204,5 +205,149 @@ def cluster_graph_png(links_df: pd.DataFrame, *, members: Iterable[str] | None =
         heading = (heading + "\n" if heading else "") + f"{len(nodes)} of {n_total} accounts (strongest links)"
     if heading:
         ax.set_title(heading, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --- trend pictures for periodic reports (exporters/report.py) ----------------------------------
+
+#: one colour per lineage status (community/lineage.py), shared by reports and pictures
+STATUS_COLORS: dict[str, str] = {
+    "new": "#d62728",         # red: needs attention
+    "growing": "#ff7f0e",     # orange
+    "merged": "#9467bd",      # purple
+    "split": "#8c564b",       # brown
+    "continuing": "#1f77b4",  # blue
+    "shrinking": "#17becf",   # teal
+    "dissolved": "#7f7f7f",   # grey
+}
+
+
+def runs_bar_png(labels: list[str], series: Mapping[str, list[float]], *, title: str | None = None,
+                 ylabel: str = "", colors: Mapping[str, str] | None = None, stacked: bool = True,
+                 width: float = 8.0, height: float = 3.2) -> bytes:
+    """Draw one bar group per run: a value per series, stacked or side by side, with values written on top.
+
+    Parameters
+    ----------
+    labels : list of str
+        One label per run, in time order (drawn under the bars, plain text).
+    series : mapping of str to list of float
+        Series name -> one value per run; drawn in mapping order, legend shown when more than one.
+    title, ylabel : str
+        Picture title and y-axis label (plain text).
+    colors : mapping, optional
+        Colour per series name (default: matplotlib's cycle).
+    stacked : bool
+        Stack the series (totals written above each stack) instead of placing them side by side.
+    width, height : float
+        Size in inches.
+
+    Returns
+    -------
+    bytes
+        A PNG image; the same input gives the same bytes.
+
+    Examples
+    --------
+    >>> runs_bar_png(["w1", "w2"], {"flagged accounts": [3, 5]})[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
+    fig = _figure(width, height)
+    ax = fig.add_subplot(1, 1, 1)
+    names = list(series)
+    n = len(labels)
+    x = np.arange(n, dtype=float)
+    if n and names:
+        palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f"]
+        bottom = np.zeros(n)
+        group_w = 0.8
+        bar_w = group_w if stacked else group_w / len(names)
+        for k, name in enumerate(names):
+            values = np.asarray([float(v or 0) for v in series[name]], dtype=float)
+            color = (colors or {}).get(name, palette[k % len(palette)])
+            xs = x if stacked else x - group_w / 2 + bar_w * (k + 0.5)
+            ax.bar(xs, values, width=bar_w, bottom=bottom if stacked else None, color=color,
+                   label=_text(name, 30), edgecolor="white", linewidth=0.5)
+            if stacked:
+                bottom = bottom + values
+            else:
+                for xi, v in zip(xs, values):
+                    ax.annotate(f"{v:g}", (xi, v), ha="center", va="bottom", fontsize=7,
+                                xytext=(0, 1), textcoords="offset points")
+        if stacked:
+            for xi, v in zip(x, bottom):
+                ax.annotate(f"{v:g}", (xi, v), ha="center", va="bottom", fontsize=7,
+                            xytext=(0, 1), textcoords="offset points")
+        top = float(bottom.max()) if stacked else max(
+            (float(max(series[s])) for s in names if len(series[s])), default=0.0)
+        ax.set_ylim(0, max(top * 1.15, 1.0))
+        ax.set_xticks(x)
+        rotate = n > 6 or max((len(str(l)) for l in labels), default=0) * n > 90
+        ax.set_xticklabels([_text(l, 24) for l in labels], rotation=30 if rotate else 0,
+                           ha="right" if rotate else "center", fontsize=8)
+        ax.set_xlim(-0.6, n - 0.4)
+        if len(names) > 1:
+            ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(len(names), 4))
+        ax.spines[["top", "right"]].set_visible(False)
+    else:
+        ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if ylabel:
+        ax.set_ylabel(_text(ylabel, 40))
+    if title:
+        ax.set_title(_text(title), fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def traffic_png(frame: pd.DataFrame, *, title: str | None = None, ylabel: str = "requests",
+                boundaries: Iterable | None = None, width: float = 8.0, height: float = 3.2) -> bytes:
+    """Draw requests over time as a filled line, with optional dashed lines where runs begin.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``time`` (timestamp or ISO text) and ``requests`` columns, one row per period.
+    title, ylabel : str
+        Title and y-axis label (plain text).
+    boundaries : iterable of timestamps, optional
+        Where to draw dashed vertical lines (e.g. the start of each run's window).
+    width, height : float
+        Size in inches.
+
+    Returns
+    -------
+    bytes
+        A PNG image; the same input gives the same bytes.
+    """
+    fig = _figure(width, height)
+    ax = fig.add_subplot(1, 1, 1)
+    if frame is not None and len(frame):
+        t = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None)
+        v = pd.to_numeric(frame["requests"], errors="coerce").fillna(0).to_numpy(dtype=float)
+        order = np.argsort(t.to_numpy(), kind="mergesort")
+        xs = t.to_numpy()[order]
+        ys = v[order]
+        ax.fill_between(xs, ys, step="post", color=LAYER_COLORS["payment"], alpha=0.25, linewidth=0)
+        ax.step(xs, ys, where="post", color=LAYER_COLORS["payment"], linewidth=1.2)
+        for b in sorted(pd.to_datetime(list(boundaries or ()), utc=True).tz_localize(None)):
+            ax.axvline(b, color="#555555", linestyle="--", linewidth=0.8)
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_ylim(bottom=0, top=max(float(ys.max()) * 1.1, 1.0))
+        ax.set_xlabel("time (UTC)")
+        ax.spines[["top", "right"]].set_visible(False)
+    else:
+        ax.text(0.5, 0.5, "no traffic from flagged clusters", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_ylabel(_text(ylabel, 40))
+    if title:
+        ax.set_title(_text(title), fontsize=10)
     fig.tight_layout()
     return _png(fig)
