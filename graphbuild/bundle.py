@@ -1,0 +1,892 @@
+"""Read an input bundle into typed DuckDB tables, setting every bad row aside as a reject.
+
+Decisions (docs/input-validation.md says the same at length):
+
+* One file per table, named ``<table>.csv``, ``.csv.gz``, ``.parquet``, ``.jsonl`` or
+  ``.jsonl.gz``; two candidates for one table, a missing required table (accounts, events)
+  or a missing required column raise :class:`~graphbuild.errors.BundleError` naming the file
+  and column. Other files in the folder are ignored. Column names match after trimming and
+  lower-casing.
+* Everything is read by DuckDB into an on-disk database (so big tables spill to disk): CSV
+  as all-VARCHAR with a fixed RFC 4180 dialect (comma, ``"`` quote and escape, header row),
+  JSON Lines line by line as text, Parquet with native types. The raw reads stay in the
+  database as ``_raw_<table>`` (unknown columns included); typed tables ``accounts``,
+  ``events``, ``payments`` and ``_labels_eval_only`` hold the validated rows in file order.
+* A row whose required field is missing or unparsable, a CSV record that does not parse,
+  a JSON line that is not a JSON object, a later duplicate ``account_id`` in accounts and a
+  row whose ``account_id`` is not an accepted account are rejected (one reject per row, the
+  first problem found). A bad optional field is cleared to NULL and reported (action
+  ``cleared``); the row is kept.
+* Timestamps: ISO 8601 / RFC 3339 (offsets converted, no offset = UTC) or epoch seconds,
+  or native Parquet timestamps; stored as naive UTC. Required timestamps before 2000-01-01
+  or more than one day after ``now`` are rejected; bad optional ones are cleared.
+* IPs: canonical IPv4 dotted quads, IPv6 compressed lower-case, IPv4-mapped IPv6 as IPv4.
+* Lines are 1-based physical lines where the record starts (the header is line 1), computed
+  only for rejected rows; Parquet uses the 1-based row number.
+* ``rows_read = rows_accepted + rows_rejected + outside_window`` for every table; blank
+  lines are not rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import re
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from graphbuild.errors import BundleError
+from graphbuild.ipaddr import IPV4_CANONICAL_REGEX, normalize_ips
+from graphbuild.schema import COLUMNS, REJECT_COLUMNS, REQUIRED_COLUMNS, REQUIRED_TABLES, TABLES
+
+__all__ = ["Bundle", "load_bundle", "LABELS_TABLE", "FORMATS", "EARLIEST", "VALUE_MAX_CHARS"]
+
+#: name of the typed labels table inside ``Bundle.con``; detection code never reads it
+LABELS_TABLE = "_labels_eval_only"
+#: accepted file suffixes, in the order they are listed in messages
+FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz")
+#: required timestamps before this instant are rejected
+EARLIEST = datetime(2000, 1, 1)
+#: grace after ``now`` before a timestamp counts as in the future
+FUTURE_GRACE = timedelta(days=1)
+#: reject values are cut to this many characters
+VALUE_MAX_CHARS = 200
+_MAX_LINE = 1 << 26  # 64 MiB: long prompts must not break the CSV reader
+
+# column kind per table: "id" (required identifier, trimmed), "ts", "ip", "int", "text",
+# "lower"/"upper" (trimmed, case-folded short codes)
+_KINDS = {
+    "accounts": {"account_id": "id", "created_at": "ts", "email_domain": "lower", "country": "upper",
+                 "org_id": "text", "signup_ip": "ip"},
+    "events": {"account_id": "id", "ts": "ts", "ip": "ip", "user_agent": "text", "api_key_id": "text",
+               "model": "text", "prompt": "text", "prompt_tokens": "int", "completion_tokens": "int"},
+    "payments": {"account_id": "id", "instrument_id": "id", "instrument_type": "lower", "ts": "ts",
+                 "billing_country": "upper"},
+    "labels": {"account_id": "id", "campaign_id": "id"},
+}
+_SQL_TYPE = {"ts": "TIMESTAMP", "int": "BIGINT"}
+_TYPED_NAME = {"accounts": "accounts", "events": "events", "payments": "payments", "labels": LABELS_TABLE}
+
+R_MISSING = "missing value"
+R_TS = "unparsable timestamp"
+R_EARLY = "timestamp before 2000-01-01"
+R_FUTURE = "timestamp more than 1 day after now"
+R_IP = "malformed IP address"
+R_NEG = "negative token count"
+R_INT = "unparsable token count"
+R_UNKNOWN = "account_id not in accounts"
+R_DUP = "duplicate account_id, first at line {}"
+R_JSON = "not valid JSON"
+R_JSON_OBJ = "not a JSON object"
+_CSV_ERRORS = {
+    "TOO MANY COLUMNS": "malformed CSV row: too many fields",
+    "MISSING COLUMNS": "malformed CSV row: too few fields",
+    "UNQUOTED VALUE": "malformed CSV row: unterminated or stray quote",
+    "LINE SIZE OVER MAXIMUM": "malformed CSV row: longer than 64 MiB",
+    "INVALID ENCODING": "malformed CSV row: not valid UTF-8",
+    "INVALID UNICODE": "malformed CSV row: not valid UTF-8",
+}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded, validated input bundle.
+
+    Attributes
+    ----------
+    path : Path
+        The bundle folder.
+    con : duckdb.DuckDBPyConnection
+        Connection holding the typed tables ``accounts``, ``events``, ``payments`` (empty
+        when absent) and the raw reads ``_raw_<table>``; its session time zone is UTC.
+        Keep the Bundle alive while using ``con``: a temporary database is removed when the
+        Bundle is garbage-collected or :meth:`close` d.
+    files : dict of str to Path
+        Table name to the file that was read.
+    sha256 : dict of str to str
+        Table name to the SHA-256 of that file.
+    counts : dict of str to dict
+        Table name to ``rows_read``, ``rows_accepted``, ``rows_rejected``,
+        ``fields_cleared`` and ``outside_window``.
+    rejects : pandas.DataFrame
+        Columns :data:`graphbuild.schema.REJECT_COLUMNS`, sorted by table, line, column.
+    has_payments, has_labels : bool
+        Whether the optional tables were present.
+    """
+
+    path: Path
+    con: duckdb.DuckDBPyConnection = field(repr=False, compare=False)
+    files: dict
+    sha256: dict
+    counts: dict
+    rejects: pd.DataFrame = field(repr=False, compare=False)
+    has_payments: bool
+    has_labels: bool
+    _tmpdir: Path | None = field(default=None, repr=False, compare=False)
+
+    def labels(self) -> pd.DataFrame:
+        """Return the ground-truth labels (evaluation only; detection never reads them).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``account_id``, ``campaign_id``, sorted by account_id; empty when the
+            bundle has no labels table.
+        """
+        return self.con.execute(
+            f"SELECT account_id, campaign_id FROM {LABELS_TABLE} ORDER BY account_id, campaign_id"
+        ).df()
+
+    def close(self) -> None:
+        """Close the connection and remove the temporary database, if one was made."""
+        try:
+            self.con.close()
+        finally:
+            if self._tmpdir is not None:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _lit(text: str) -> str:
+    """SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    """SQL quoted identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _suffix(name: str) -> str | None:
+    lower = name.lower()
+    for suf in (".csv.gz", ".jsonl.gz", ".csv", ".parquet", ".jsonl"):
+        if lower.endswith(suf):
+            return suf
+    return None
+
+
+def _as_utc_naive(value, what: str) -> datetime | None:
+    """Turn a datetime, date or ISO string into a naive UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise BundleError(f"{what}: cannot read {value!r} as an ISO 8601 date/time") from exc
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise BundleError(f"{what}: expected a datetime or ISO 8601 string, got {type(value).__name__}")
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def discover(path: Path) -> dict[str, Path]:
+    """Find the file of each known table in a bundle folder.
+
+    Parameters
+    ----------
+    path : Path
+        The bundle folder.
+
+    Returns
+    -------
+    dict of str to Path
+        Table name to file, for the tables present.
+
+    Raises
+    ------
+    BundleError
+        When the folder is missing, a table has two candidate files, or a required table
+        has none.
+    """
+    if not path.is_dir():
+        raise BundleError(f"input bundle {path}: not a folder")
+    found: dict[str, list[Path]] = {}
+    for entry in sorted(path.iterdir()):
+        suf = _suffix(entry.name)
+        if suf is None or not entry.is_file():
+            continue
+        table = entry.name[: -len(suf)]
+        if table in TABLES:
+            found.setdefault(table, []).append(entry)
+    files = {}
+    for table in TABLES:
+        cands = found.get(table, [])
+        if len(cands) > 1:
+            names = " and ".join(p.name for p in cands)
+            raise BundleError(f"input bundle {path}: table '{table}' is given by two files, {names}; keep exactly one")
+        if cands:
+            files[table] = cands[0]
+        elif table in REQUIRED_TABLES:
+            names = ", ".join(table + s for s in FORMATS)
+            raise BundleError(f"input bundle {path}: required table '{table}' is missing; expected one of {names}")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# physical line numbers of CSV records
+
+
+def _csv_record_lines(path: Path, max_record: int, min_candidates: int, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scan a CSV file (streaming, vectorised) and return start lines and blank flags of its records.
+
+    Records are split at line feeds outside double quotes (quote parity, as RFC 4180 and
+    DuckDB's reader do); record 1 is the header. The scan stops once it has seen
+    ``max_record`` records and ``min_candidates`` non-blank data records not in ``skip``.
+
+    Returns
+    -------
+    start_line : ndarray of int64
+        ``start_line[k - 1]`` is the physical line where record ``k`` starts.
+    blank : ndarray of bool
+        Whether record ``k`` is empty (DuckDB skips those).
+    """
+    starts = [np.array([1], dtype=np.int64)]
+    blanks: list[np.ndarray] = []
+    parity = 0
+    nl_base = 0          # line feeds before this chunk
+    byte_base = 0        # bytes before this chunk
+    last_term = -1       # global offset of the last record terminator
+    prev_byte = -1       # last byte of the previous chunk
+    n_complete = 0       # records ended by a terminator so far
+    n_cand = 0           # of those: data records, not blank, not parse errors
+    with _open_bytes(path) as fh:
+        while True:
+            chunk = fh.read(1 << 24)
+            if not chunk:
+                break
+            arr = np.frombuffer(chunk, dtype=np.uint8)
+            par = (np.cumsum(arr == 34, dtype=np.uint8) + parity) & 1   # uint8 wrap keeps parity
+            nl = np.flatnonzero(arr == 10)
+            term_mask = par[nl] == 0
+            term = nl[term_mask]
+            if term.size:
+                g = term + byte_base
+                length = g - np.concatenate(([last_term], g[:-1])) - 1
+                before = np.where(term > 0, arr[np.maximum(term - 1, 0)], prev_byte)
+                blank = (length == 0) | ((length == 1) & (before == 13))
+                blanks.append(blank)
+                starts.append(np.flatnonzero(term_mask) + nl_base + 2)
+                recno = np.arange(n_complete + 1, n_complete + 1 + term.size)
+                n_cand += int(((recno >= 2) & ~blank & ~np.isin(recno, skip)).sum())
+                n_complete += term.size
+                last_term = int(g[-1])
+            parity = int(par[-1])
+            nl_base += nl.size
+            byte_base += arr.size
+            prev_byte = int(arr[-1])
+            if n_complete >= max_record and n_cand >= min_candidates:
+                break
+    start_line = np.concatenate(starts)[: n_complete + 1]
+    blank_flags = np.concatenate(blanks) if blanks else np.zeros(0, dtype=bool)
+    if start_line.size > n_complete:
+        # a last record without a terminator: real unless nothing (or a lone CR) follows
+        tail_len = byte_base - last_term - 1
+        tail_blank = tail_len <= 0 or (tail_len == 1 and prev_byte == 13)
+        blank_flags = np.concatenate((blank_flags, [tail_blank]))
+    return start_line[: blank_flags.size], blank_flags
+
+
+def _map_csv_lines(path: Path, err_records: np.ndarray, recs: np.ndarray) -> tuple[dict, dict]:
+    """Map CSV parse-error record numbers and raw row indexes to physical start lines."""
+    skip = np.unique(err_records.astype(np.int64))
+    max_rec = int(recs.max()) if recs.size else -1
+    max_err = int(skip.max()) if skip.size else 0
+    start_line, blank = _csv_record_lines(path, max_err, max_rec + 1, skip)
+    recno = np.arange(1, start_line.size + 1)
+    cand = recno[(recno >= 2) & ~blank & ~np.isin(recno, skip)]
+    err_map = {int(k): int(start_line[k - 1]) if k - 1 < start_line.size else int(k) for k in skip}
+    rec_map = {}
+    for r in np.unique(recs.astype(np.int64)):
+        rec_map[int(r)] = int(start_line[cand[r] - 1]) if r < cand.size else int(r) + 2
+    return err_map, rec_map
+
+
+# ---------------------------------------------------------------------------------------------
+# reading each format into _raw_<table> and a uniform _src_<table> view
+
+
+def _csv_header(path: Path) -> list[str]:
+    with _open_bytes(path) as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
+        try:
+            header = next(csv.reader(text))
+        except StopIteration:
+            header = []
+        except csv.Error as exc:
+            raise BundleError(f"{path.name}: cannot read the header row: {exc}") from exc
+    if not header or all(not h.strip() for h in header):
+        raise BundleError(f"{path.name}: empty file; expected a header row naming the columns")
+    return [h if h.strip() else f"column_{i + 1}" for i, h in enumerate(header)]
+
+
+def _match_columns(table: str, fname: str, names: list[str]) -> dict[str, str]:
+    """Map expected column -> actual name; raise on duplicates and missing required ones."""
+    seen: dict[str, str] = {}
+    for n in names:
+        key = n.strip().lower()
+        if key in seen:
+            raise BundleError(f"{fname}: column '{n}' appears twice (also as '{seen[key]}')")
+        seen[key] = n
+    mapping = {c: seen[c] for c in COLUMNS[table] if c in seen}
+    missing = [c for c in REQUIRED_COLUMNS[table] if c not in mapping]
+    if missing:
+        cols = ", ".join(f"'{c}'" for c in missing)
+        found = ", ".join(names) if names else "none"
+        word = "column" if len(missing) == 1 else "columns"
+        raise BundleError(f"{fname}: required {word} {cols} missing (found: {found})")
+    return mapping
+
+
+def _read_csv(con, table: str, path: Path) -> dict:
+    header = _csv_header(path)
+    mapping = _match_columns(table, path.name, header)
+    cols = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+    comp = "gzip" if path.name.lower().endswith(".gz") else "none"
+    raw = f"_raw_{table}"
+    errt = f"_csverr_{table}"
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_csv(?, columns={cols}, auto_detect=false, "
+            f"header=true, delim=',', quote='\"', escape='\"', ignore_errors=true, store_rejects=true, "
+            f"rejects_table='{errt}', rejects_scan='_csvscan_{table}', strict_mode=true, null_padding=false, "
+            f"max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE * 2}, compression='{comp}', encoding='utf-8')",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise BundleError(f"{path.name}: cannot be read as CSV: {exc}") from exc
+    sel = ["rowid AS _rec", "CAST(NULL AS BIGINT) AS _line", "CAST(NULL AS VARCHAR) AS _bad",
+           "CAST(NULL AS VARCHAR) AS _badval"]
+    sel += _column_exprs(table, mapping, {})
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw}")
+    errs = con.execute(
+        f"SELECT line, first(error_type ORDER BY byte_position), first(csv_line ORDER BY byte_position) "
+        f"FROM {errt} GROUP BY line ORDER BY line"
+    ).fetchall()
+    return {"format": "csv", "parse_errors": [(int(l), _CSV_ERRORS.get(str(t), f"malformed CSV row: {str(t).lower()}"),
+                                               (v or "").strip("\r\n")) for l, t, v in errs]}
+
+
+def _read_parquet(con, table: str, path: Path) -> dict:
+    raw = f"_raw_{table}"
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_parquet(?, file_row_number=true)",
+                    [str(path)])
+    except duckdb.Error as exc:
+        raise BundleError(f"{path.name}: cannot be read as Parquet: {exc}") from exc
+    desc = con.execute(f"DESCRIBE {raw}").fetchall()
+    types = {r[0]: str(r[1]) for r in desc if r[0] != "file_row_number"}
+    mapping = _match_columns(table, path.name, list(types))
+    sel = ["file_row_number AS _rec", "file_row_number + 1 AS _line", "CAST(NULL AS VARCHAR) AS _bad",
+           "CAST(NULL AS VARCHAR) AS _badval"]
+    sel += _column_exprs(table, mapping, types)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw}")
+    return {"format": "parquet", "parse_errors": []}
+
+
+def _read_jsonl(con, table: str, path: Path) -> dict:
+    comp = "gzip" if path.name.lower().endswith(".gz") else "none"
+    lines = f"_lines_{table}"
+    errt = f"_jsonerr_{table}"
+    try:
+        # one VARCHAR per physical line: no quoting, and a delimiter (0x01) that valid JSON
+        # cannot contain unescaped, so a line holding it is a reject either way
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT * FROM read_csv(?, columns={{'_text': 'VARCHAR'}}, "
+            f"auto_detect=false, header=false, delim='\x01', quote='', escape='', ignore_errors=true, "
+            f"store_rejects=true, rejects_table='{errt}', rejects_scan='_jsonscan_{table}', strict_mode=false, "
+            f"max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE * 2}, compression='{comp}', encoding='utf-8')",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise BundleError(f"{path.name}: cannot be read as JSON Lines: {exc}") from exc
+    errs = con.execute(
+        f"SELECT line, first(csv_line ORDER BY byte_position) FROM {errt} GROUP BY line ORDER BY line"
+    ).fetchall()
+    if errs:
+        n = con.execute(f"SELECT count(*) FROM {lines}").fetchone()[0]
+        total = n + len(errs)
+        err_lines = ", ".join(str(int(l)) for l, _ in errs)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _linemap_{table} AS SELECT r, l FROM (SELECT l, row_number() OVER (ORDER BY l) - 1 AS r "
+                    f"FROM range(1, {total + 1}) t(l) WHERE l NOT IN ({err_lines}))")
+        src_lines = (f"SELECT m.l AS _line, s._text FROM (SELECT rowid AS r, _text FROM {lines}) s "
+                     f"JOIN _linemap_{table} m USING (r)")
+    else:
+        src_lines = f"SELECT rowid + 1 AS _line, _text FROM {lines}"
+    raw = f"_raw_{table}"
+    con.execute(
+        f"CREATE OR REPLACE TABLE {raw} AS SELECT _line, _text, CASE WHEN json_valid(_text) THEN _text END AS _json "
+        f"FROM ({src_lines}) WHERE _text IS NOT NULL AND trim(_text, ' \t\r') <> '' ORDER BY _line"
+    )
+    con.execute(f"CREATE OR REPLACE TABLE _rawk_{table} AS SELECT _line, json_type(_json) AS _kind FROM {raw}")
+    exists = ", ".join(f"bool_or(json_exists(_json, {_lit('$.' + json_key(c))}))" for c in COLUMNS[table])
+    row = con.execute(
+        f"SELECT count(*), {exists} FROM {raw} JOIN _rawk_{table} USING (_line) WHERE _kind = 'OBJECT'"
+    ).fetchone()
+    n_obj, flags = row[0], row[1:]
+    names = [c for c, f in zip(COLUMNS[table], flags) if f]
+    if n_obj:
+        mapping = _match_columns(table, path.name, names)
+    else:
+        mapping = {c: c for c in COLUMNS[table]}
+    sel = ["_line - 1 AS _rec", "_line",
+           f"CASE WHEN _json IS NULL THEN {_lit(R_JSON)} WHEN _kind <> 'OBJECT' THEN {_lit(R_JSON_OBJ)} END AS _bad",
+           "_text AS _badval"]
+    src_map = {c: f"json_extract_string(_json, {_lit('$.' + json_key(c))})" for c in mapping}
+    sel += _column_exprs(table, mapping, {}, src_map)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw} JOIN _rawk_{table} USING (_line)")
+    parse_errors = [(int(l), R_JSON, (v or "").strip("\r\n")) for l, v in errs]
+    return {"format": "jsonl", "parse_errors": parse_errors}
+
+
+def json_key(name: str) -> str:
+    """JSON path step for a key (quoted)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL expressions
+
+
+def _epoch_expr(num: str) -> str:
+    """TIMESTAMP from epoch seconds (DOUBLE expression); far-out values clamp to the extremes."""
+    return (f"CASE WHEN {num} IS NULL OR isnan({num}) THEN NULL "
+            f"WHEN {num} >= 1e11 THEN TIMESTAMP '9999-12-31 00:00:00' "
+            f"WHEN {num} <= -1e11 THEN TIMESTAMP '0001-01-01 00:00:00' "
+            f"ELSE timezone('UTC', to_timestamp({num})) END")
+
+
+def _text_ts_expr(text: str) -> str:
+    """TIMESTAMP (naive UTC) from ISO 8601 / RFC 3339 text or epoch-second text."""
+    t = f"trim({text})"
+    num = f"TRY_CAST({t} AS DOUBLE)"
+    iso = (f"regexp_replace(regexp_replace(regexp_replace({t}, '^(\\d{{4}}-\\d\\d-\\d\\d)[tT ]', '\\1 '), "
+           f"'[zZ]$', '+00:00'), ' ([+-]\\d\\d(:?\\d\\d)?)$', '\\1')")
+    return (f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL "
+            f"WHEN regexp_full_match({t}, '[+-]?\\d+(\\.\\d*)?([eE][+-]?\\d+)?') THEN {_epoch_expr(num)} "
+            f"ELSE timezone('UTC', TRY_CAST({iso} AS TIMESTAMPTZ)) END")
+
+
+def _native_ts_expr(col: str, sqltype: str) -> str:
+    t = sqltype.upper()
+    if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        return f"timezone('UTC', {col})"
+    if t.startswith("TIMESTAMP") or t == "DATE":
+        return f"CAST({col} AS TIMESTAMP)"
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+             "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE") or t.startswith("DECIMAL"):
+        return _epoch_expr(f"CAST({col} AS DOUBLE)")
+    return _text_ts_expr(f"CAST({col} AS VARCHAR)")
+
+
+def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None = None) -> list[str]:
+    """For each expected column: ``c`` as VARCHAR text and, for timestamps, ``c__ts``."""
+    out = []
+    for c, kind in _KINDS[table].items():
+        if c in mapping:
+            src = src_map[c] if src_map else _ident(mapping[c])
+            text = f"CAST({src} AS VARCHAR)"
+        else:
+            src, text = "NULL", "CAST(NULL AS VARCHAR)"
+        out.append(f"{text} AS {_ident(c)}")
+        if kind == "ts":
+            if c not in mapping:
+                expr = "CAST(NULL AS TIMESTAMP)"
+            elif types and mapping[c] in types:
+                expr = _native_ts_expr(src, types[mapping[c]])
+            else:
+                expr = _text_ts_expr(text)
+            out.append(f"{expr} AS {_ident(c + '__ts')}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# IP normalisation map (Python ipaddress on DISTINCT non-canonical values only)
+
+
+def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
+    parts = [f"SELECT DISTINCT trim({_ident(col)}) AS v FROM _src_{t}" for t, col in sources]
+    con.execute("CREATE OR REPLACE TEMP TABLE _ipmap (raw VARCHAR, norm VARCHAR)")
+    if not parts:
+        return
+    rows = con.execute(
+        f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL AND v <> '' "
+        f"AND NOT regexp_full_match(v, {_lit(IPV4_CANONICAL_REGEX)}) ORDER BY v"
+    ).fetchall()
+    if rows:
+        raw = [r[0] for r in rows]
+        df = pd.DataFrame({"raw": pd.Series(raw, dtype=object), "norm": pd.Series(normalize_ips(raw), dtype=object)})
+        con.register("_ipmap_df", df)
+        try:
+            con.execute("INSERT INTO _ipmap SELECT CAST(raw AS VARCHAR), CAST(norm AS VARCHAR) FROM _ipmap_df")
+        finally:
+            con.unregister("_ipmap_df")
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _normalise(con, table: str, now_lit: str) -> None:
+    """Create _n_<table>: normalised values, per-column problems, row-level reject reason."""
+    kinds = _KINDS[table]
+    required = REQUIRED_COLUMNS[table]
+    sel = ["s._rec", "s._line", "s._bad", "s._badval"]
+    problems = []   # (column, reason expr) for required columns in schema order
+    clears = []     # (column, reason expr) for optional columns
+    ipjoins = []
+    for c, kind in kinds.items():
+        ci = _ident(c)
+        sel.append(f"s.{ci} AS {_ident(c + '__raw')}")
+        if kind == "id":
+            val = f"NULLIF(trim(s.{ci}), '')"
+            why = f"CASE WHEN {val} IS NULL THEN {_lit(R_MISSING)} END"
+        elif kind == "ts":
+            p = f"s.{_ident(c + '__ts')}"
+            val = p
+            why = (f"CASE WHEN {p} IS NULL THEN {_lit(R_TS)} WHEN {p} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} "
+                   f"WHEN {p} > {now_lit} THEN {_lit(R_FUTURE)} END")
+            if c in required:
+                why = f"CASE WHEN s.{ci} IS NULL OR trim(s.{ci}) = '' THEN {_lit(R_MISSING)} ELSE {why} END"
+            else:
+                why = f"CASE WHEN s.{ci} IS NULL OR trim(s.{ci}) = '' THEN NULL ELSE {why} END"
+        elif kind == "ip":
+            alias = f"_ip_{c}"
+            ipjoins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = trim(s.{ci})")
+            t = f"trim(s.{ci})"
+            val = (f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL WHEN regexp_full_match({t}, {_lit(IPV4_CANONICAL_REGEX)}) "
+                   f"THEN {t} ELSE {alias}.norm END")
+            why = f"CASE WHEN {t} IS NULL OR {t} = '' THEN {_lit(R_MISSING) if c in required else 'NULL'} " \
+                  f"WHEN ({val}) IS NULL THEN {_lit(R_IP)} END"
+        elif kind == "int":
+            t = f"trim(s.{ci})"
+            dbl = f"TRY_CAST({t} AS DOUBLE)"
+            val = (f"CASE WHEN regexp_full_match({t}, '\\+?\\d{{1,18}}') THEN CAST({t} AS BIGINT) "
+                   f"WHEN {dbl} >= 0 AND {dbl} < 9e18 AND {dbl} = floor({dbl}) THEN CAST({dbl} AS BIGINT) END")
+            why = (f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL WHEN ({val}) IS NOT NULL THEN NULL "
+                   f"WHEN {dbl} < 0 THEN {_lit(R_NEG)} ELSE {_lit(R_INT)} END")
+        elif kind == "lower":
+            val = f"NULLIF(lower(trim(s.{ci})), '')"
+            why = "NULL"
+        elif kind == "upper":
+            val = f"NULLIF(upper(trim(s.{ci})), '')"
+            why = "NULL"
+        else:  # text kept verbatim unless blank
+            val = f"CASE WHEN trim(s.{ci}) = '' THEN NULL ELSE s.{ci} END"
+            why = "NULL"
+        sel.append(f"{why} AS {_ident(c + '__why')}")
+        sel.append(f"CASE WHEN ({why}) IS NULL THEN {val} END AS {ci}")
+        if c in required:
+            problems.append(c)
+        elif why != "NULL":
+            clears.append(c)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _n0_{table} AS SELECT {', '.join(sel)} FROM _src_{table} s {' '.join(ipjoins)}")
+    # first problem wins: JSON-level, then required columns in schema order
+    col_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_lit(c)}" for c in problems)
+    why_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__why')}" for c in problems)
+    val_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')}" for c in problems)
+    con.execute(
+        f"CREATE OR REPLACE TABLE _n_{table} AS SELECT *, "
+        f"CASE WHEN _bad IS NOT NULL THEN '' {col_case} END AS _wcol, "
+        f"CASE WHEN _bad IS NOT NULL THEN _bad {why_case} END AS _why, "
+        f"CASE WHEN _bad IS NOT NULL THEN _badval {val_case} END AS _wval "
+        f"FROM _n0_{table}"
+    )
+    con.execute(f"DROP TABLE _n0_{table}")
+    return clears
+
+
+def load_bundle(path, *, since=None, until=None, now=None, database=None, progress=False) -> Bundle:
+    """Read, validate and type an input bundle.
+
+    Parameters
+    ----------
+    path : str or Path
+        The bundle folder (see ../shared/SCHEMA.md).
+    since, until : datetime, date or ISO 8601 str, optional
+        Keep events with ``since <= ts < until``, accounts created before ``until`` that were
+        created at or after ``since`` or have kept events, and the payments and labels of kept
+        accounts. Naive values are UTC. Rows left out are counted as ``outside_window``.
+    now : datetime or str, optional
+        The present, for the future-timestamp check (default: the wall clock).
+    database : str or Path, optional
+        DuckDB database file to load into; default a temporary file removed with the Bundle.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    BundleError
+        A required table or column is missing, a table has two files, or a file is unreadable.
+    """
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    files = discover(path)
+    since_dt = _as_utc_naive(since, "since")
+    until_dt = _as_utc_naive(until, "until")
+    now_dt = _as_utc_naive(now, "now") if now is not None else datetime.now(timezone.utc).replace(tzinfo=None)
+    if since_dt is not None and until_dt is not None and since_dt >= until_dt:
+        raise BundleError(f"window: since ({since_dt.isoformat()}) must be before until ({until_dt.isoformat()})")
+    now_lit = f"TIMESTAMP '{(now_dt + FUTURE_GRACE).isoformat(sep=' ')}'"
+
+    tmpdir = None
+    if database is None:
+        tmpdir = Path(tempfile.mkdtemp(prefix="hydrascope-bundle-"))
+        db_path = tmpdir / "bundle.duckdb"
+    else:
+        db_path = Path(database)
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = true")
+        result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
+    except BaseException:
+        con.close()
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    bundle = Bundle(path=path, con=con, _tmpdir=tmpdir, **result)
+    if tmpdir is not None:
+        weakref.finalize(bundle, shutil.rmtree, str(tmpdir), True)
+    return bundle
+
+
+def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict:
+    present = [t for t in TABLES if t in files]
+    bar = tqdm(total=len(present) * 2 + 2, desc="reading bundle", unit="step", disable=not progress)
+    info = {}
+    sha = {}
+    for table in present:
+        f = files[table]
+        bar.set_postfix_str(f.name)
+        suf = _suffix(f.name)
+        if suf in (".csv", ".csv.gz"):
+            info[table] = _read_csv(con, table, f)
+        elif suf == ".parquet":
+            info[table] = _read_parquet(con, table, f)
+        else:
+            info[table] = _read_jsonl(con, table, f)
+        sha[table] = _sha256(f)
+        bar.update(1)
+    # empty sources for the absent optional tables
+    for table in TABLES:
+        if table not in files:
+            sel = ["CAST(NULL AS BIGINT) AS _rec", "CAST(NULL AS BIGINT) AS _line", "CAST(NULL AS VARCHAR) AS _bad",
+                   "CAST(NULL AS VARCHAR) AS _badval"] + _column_exprs(table, {}, {})
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} WHERE false")
+            info[table] = {"format": None, "parse_errors": []}
+
+    _build_ipmap(con, [("accounts", "signup_ip"), ("events", "ip")])
+    clears = {}
+    for table in TABLES:
+        clears[table] = _normalise(con, table, now_lit)
+    bar.update(1)
+
+    # accounts: first valid row per account_id wins
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _first_accounts AS SELECT account_id, min(_rec) AS _first "
+        "FROM _n_accounts WHERE _why IS NULL GROUP BY account_id"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE _v_accounts AS SELECT n.*, f._first, "
+        "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN 'account_id' ELSE n._wcol END AS _rcol, "
+        "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN '__dup__' ELSE n._why END AS _rwhy, "
+        "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN n.account_id__raw ELSE n._wval END AS _rval "
+        "FROM _n_accounts n LEFT JOIN _first_accounts f ON n._why IS NULL AND f.account_id = n.account_id"
+    )
+    for table in ("events", "payments", "labels"):
+        extra = ""
+        if table == "labels":
+            # one label per account: later rows for the same account are duplicates
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _first_labels AS SELECT account_id, min(_rec) AS _first "
+                "FROM _n_labels WHERE _why IS NULL AND account_id IN (SELECT account_id FROM _first_accounts) "
+                "GROUP BY account_id"
+            )
+        con.execute(
+            f"CREATE OR REPLACE TABLE _v_{table} AS SELECT n.*, "
+            + ("f._first, " if table == "labels" else "CAST(NULL AS BIGINT) AS _first, ")
+            + f"CASE WHEN n._why IS NOT NULL THEN n._wcol "
+            f"WHEN a.account_id IS NULL THEN 'account_id' "
+            + ("WHEN n._rec <> f._first THEN 'account_id' " if table == "labels" else "")
+            + f"END AS _rcol, "
+            f"CASE WHEN n._why IS NOT NULL THEN n._why WHEN a.account_id IS NULL THEN {_lit(R_UNKNOWN)} "
+            + ("WHEN n._rec <> f._first THEN '__dup__' " if table == "labels" else "")
+            + f"END AS _rwhy, "
+            f"CASE WHEN n._why IS NOT NULL THEN n._wval WHEN a.account_id IS NULL THEN n.account_id__raw "
+            + ("WHEN n._rec <> f._first THEN n.account_id__raw " if table == "labels" else "")
+            + f"END AS _rval "
+            f"FROM _n_{table} n LEFT JOIN _first_accounts a ON n._why IS NULL AND a.account_id = n.account_id "
+            + ("LEFT JOIN _first_labels f ON n._why IS NULL AND f.account_id = n.account_id " if table == "labels" else "")
+            + extra
+        )
+
+    # window
+    ev_in = "TRUE"
+    if since_dt is not None:
+        ev_in += f" AND ts >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
+    if until_dt is not None:
+        ev_in += f" AND ts < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+    acc_in = "TRUE"
+    if until_dt is not None:
+        acc_in += f" AND created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+    if since_dt is not None:
+        acc_in += (f" AND (created_at >= TIMESTAMP '{since_dt.isoformat(sep=' ')}' OR account_id IN "
+                   f"(SELECT account_id FROM _v_events WHERE _rwhy IS NULL AND {ev_in}))")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _keep_accounts AS SELECT account_id FROM _v_accounts WHERE _rwhy IS NULL AND {acc_in}")
+    keep = {
+        "accounts": acc_in,
+        "events": f"{ev_in} AND account_id IN (SELECT account_id FROM _keep_accounts)",
+        "payments": "account_id IN (SELECT account_id FROM _keep_accounts)",
+        "labels": "account_id IN (SELECT account_id FROM _keep_accounts)",
+    }
+    counts = {}
+    for table in TABLES:
+        cols = ", ".join(
+            f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE {_TYPED_NAME[table]} AS SELECT {cols} FROM _v_{table} "
+            f"WHERE _rwhy IS NULL AND {keep[table]} ORDER BY _rec"
+        )
+        accepted_recs = f"SELECT _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _acc_{table} AS {accepted_recs}")
+        read, rejected, accepted = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE _rwhy IS NOT NULL), "
+            f"(SELECT count(*) FROM _acc_{table}) FROM _v_{table}"
+        ).fetchone()
+        n_parse = len(info[table]["parse_errors"])
+        counts[table] = {
+            "rows_read": int(read) + n_parse,
+            "rows_accepted": int(accepted),
+            "rows_rejected": int(rejected) + n_parse,
+            "fields_cleared": 0,
+            "outside_window": int(read) - int(rejected) - int(accepted),
+        }
+    bar.update(1)
+
+    # rejects: rejected rows, then cleared fields of accepted rows
+    frames = []
+    for table in TABLES:
+        parts = [
+            f"SELECT _rec, _line, _rcol AS col, _rval AS value, _rwhy AS reason, 'rejected' AS action, "
+            f"_first AS ref_rec, (SELECT _line FROM _v_{table} x WHERE x._rec = v._first) AS ref_line "
+            f"FROM _v_{table} v WHERE _rwhy IS NOT NULL"
+        ]
+        for c in clears[table]:
+            parts.append(
+                f"SELECT _rec, _line, {_lit(c)} AS col, {_ident(c + '__raw')} AS value, {_ident(c + '__why')} AS reason, "
+                f"'cleared' AS action, NULL AS ref_rec, NULL AS ref_line FROM _v_{table} "
+                f"WHERE {_ident(c + '__why')} IS NOT NULL AND _rec IN (SELECT _rec FROM _acc_{table})"
+            )
+        df = con.execute(" UNION ALL ".join(parts)).df()
+        counts[table]["fields_cleared"] = int((df["action"] == "cleared").sum()) if len(df) else 0
+        perr = info[table]["parse_errors"]
+        if perr:
+            pe = pd.DataFrame({
+                "_rec": pd.array([pd.NA] * len(perr), dtype="Int64"),
+                "_line": pd.array([pd.NA] * len(perr), dtype="Int64"),
+                "col": "", "value": [v for _, _, v in perr], "reason": [r for _, r, _ in perr],
+                "action": "rejected", "ref_rec": pd.array([pd.NA] * len(perr), dtype="Int64"),
+                "ref_line": pd.array([pd.NA] * len(perr), dtype="Int64"),
+                "_recno": [l for l, _, _ in perr],
+            })
+            df = pd.concat([df, pe], ignore_index=True) if len(df) else pe
+        if not len(df):
+            continue
+        if "_recno" not in df:
+            df["_recno"] = pd.NA
+        df = _fill_lines(table, files[table], info[table]["format"], df)
+        df.insert(0, "table", table)
+        df.insert(1, "file", files[table].name)
+        frames.append(df)
+    bar.update(1)
+    bar.close()
+    rejects = _finish_rejects(frames)
+    return {
+        "files": {t: files[t] for t in TABLES if t in files},
+        "sha256": sha,
+        "counts": counts,
+        "rejects": rejects,
+        "has_payments": "payments" in files,
+        "has_labels": "labels" in files,
+    }
+
+
+def _fill_lines(table: str, path: Path, fmt: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Compute the ``line`` column (and duplicate reasons) of one table's rejects."""
+    df = df.copy()
+    if fmt == "csv":
+        recs = pd.concat([df["_rec"], df["ref_rec"]]).dropna().astype("int64").to_numpy()
+        errs = pd.to_numeric(df["_recno"], errors="coerce").dropna().astype("int64").to_numpy()
+        err_map, rec_map = _map_csv_lines(path, errs, recs)
+        line = [
+            err_map[int(n)] if pd.notna(n) else rec_map[int(r)]
+            for r, n in zip(df["_rec"], df["_recno"])
+        ]
+        ref = [rec_map[int(r)] if pd.notna(r) else None for r in df["ref_rec"]]
+    else:
+        line = [int(n) if pd.notna(n) else int(l) for l, n in zip(df["_line"], df["_recno"])]
+        ref = [int(r) if pd.notna(r) else None for r in df["ref_line"]]
+    df["line"] = np.asarray(line, dtype=np.int64)
+    dup = df["reason"] == "__dup__"
+    if dup.any():
+        df.loc[dup, "reason"] = [R_DUP.format(r) for r in np.asarray(ref, dtype=object)[dup.to_numpy()]]
+    return df
+
+
+def _finish_rejects(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        out = pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECT_COLUMNS})
+        out["line"] = out["line"].astype("int64")
+        return out
+    df = pd.concat(frames, ignore_index=True)
+    df = df.rename(columns={"col": "column"})
+    df["column"] = df["column"].fillna("").astype(object)
+    df["value"] = [("" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)[:VALUE_MAX_CHARS])
+                   for v in df["value"]]
+    df["_t"] = df["table"].map({t: i for i, t in enumerate(TABLES)})
+    order = {t: {c: i for i, c in enumerate(("",) + COLUMNS[t])} for t in TABLES}
+    df["_c"] = [order[t].get(c, 99) for t, c in zip(df["table"], df["column"])]
+    df = df.sort_values(["_t", "line", "_c", "reason"], kind="mergesort").reset_index(drop=True)
+    out = df[list(REJECT_COLUMNS)].copy()
+    out["line"] = out["line"].astype("int64")
+    for c in ("table", "file", "column", "reason", "action"):
+        out[c] = out[c].astype(object)
+    return out
