@@ -12,13 +12,15 @@ __all__ = ["main", "build_parser"]
 
 #: subcommand modules in hydrascope/commands/, each with `register(subparsers)`;
 #: a command sets `func(args) -> int` on its parser.
-COMMAND_MODULES = ("run", "demo", "evaluate")
+COMMAND_MODULES = ("run", "demo", "evaluate", "evidence")
 
 EPILOG = """examples:
   hydrascope demo --out runs/demo              make the demo world and run it
   hydrascope demo-world worlds/demo --seed 7   write a demo input bundle only
   hydrascope run worlds/demo --out runs/r1     run detection on any input bundle
   hydrascope evaluate runs/r1 worlds/demo/labels.csv
+  hydrascope evidence runs/r1 --flagged --out packages   one verifiable zip per flagged cluster
+  hydrascope verify packages/cluster-C0001.zip
 """
 
 
