@@ -234,6 +234,7 @@ def runs_bar_png(labels: list[str], series: Mapping[str, list[float]], *, title:
         One label per run, in time order (drawn under the bars, plain text).
     series : mapping of str to list of float
         Series name -> one value per run; drawn in mapping order, legend shown when more than one.
+        When stacked, negative values stack downwards from zero (e.g. clusters that disappeared).
     title, ylabel : str
         Picture title and y-axis label (plain text).
     colors : mapping, optional
@@ -261,17 +262,22 @@ def runs_bar_png(labels: list[str], series: Mapping[str, list[float]], *, title:
     if n and names:
         palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f"]
         bottom = np.zeros(n)
+        below = np.zeros(n)
         group_w = 0.8
         bar_w = group_w if stacked else group_w / len(names)
         for k, name in enumerate(names):
             values = np.asarray([float(v or 0) for v in series[name]], dtype=float)
             color = (colors or {}).get(name, palette[k % len(palette)])
             xs = x if stacked else x - group_w / 2 + bar_w * (k + 0.5)
-            ax.bar(xs, values, width=bar_w, bottom=bottom if stacked else None, color=color,
-                   label=_text(name, 30), edgecolor="white", linewidth=0.5)
-            if stacked:
-                bottom = bottom + values
+            if stacked:  # positive values stack upwards, negative ones downwards
+                base = np.where(values >= 0, bottom, below)
+                ax.bar(xs, values, width=bar_w, bottom=base, color=color, label=_text(name, 30),
+                       edgecolor="white", linewidth=0.5)
+                bottom = bottom + np.clip(values, 0, None)
+                below = below + np.clip(values, None, 0)
             else:
+                ax.bar(xs, values, width=bar_w, color=color, label=_text(name, 30), edgecolor="white",
+                       linewidth=0.5)
                 for xi, v in zip(xs, values):
                     ax.annotate(f"{v:g}", (xi, v), ha="center", va="bottom", fontsize=7,
                                 xytext=(0, 1), textcoords="offset points")
@@ -279,16 +285,27 @@ def runs_bar_png(labels: list[str], series: Mapping[str, list[float]], *, title:
             for xi, v in zip(x, bottom):
                 ax.annotate(f"{v:g}", (xi, v), ha="center", va="bottom", fontsize=7,
                             xytext=(0, 1), textcoords="offset points")
+            for xi, v in zip(x, below):
+                if v < 0:
+                    ax.annotate(f"{-v:g}", (xi, v), ha="center", va="top", fontsize=7,
+                                xytext=(0, -1), textcoords="offset points")
         top = float(bottom.max()) if stacked else max(
             (float(max(series[s])) for s in names if len(series[s])), default=0.0)
-        ax.set_ylim(0, max(top * 1.15, 1.0))
+        low = float(below.min()) if stacked else 0.0
+        ax.set_ylim(low * 1.4 if low < 0 else 0, max(top * 1.15, 1.0))
+        if low < 0:
+            from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+            ax.axhline(0, color="#333333", linewidth=0.8)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{abs(v):g}"))
         ax.set_xticks(x)
         rotate = n > 6 or max((len(str(l)) for l in labels), default=0) * n > 90
         ax.set_xticklabels([_text(l, 24) for l in labels], rotation=30 if rotate else 0,
                            ha="right" if rotate else "center", fontsize=8)
         ax.set_xlim(-0.6, n - 0.4)
-        if len(names) > 1:
-            ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(len(names), 4))
+        if len(names) > 1:  # beside the plot, so it never hides a bar
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         ax.spines[["top", "right"]].set_visible(False)
     else:
         ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)

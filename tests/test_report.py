@@ -1,0 +1,273 @@
+"""Tests for exporters.report (periodic report) and the `hydrascope report` command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from community.lineage import lineage_from_run, match_clusters
+from exporters.report import REPORT_CSV_COLUMNS, build_report, find_runs, write_report
+from graphbuild.errors import ExportError, RunFolderError
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+def make_run(path: Path, clusters: dict[str, dict], *, since: str, until: str, noise: int = 5,
+             lineage=None, previous_run=None, rejects: int = 2) -> Path:
+    """Write a small run folder following docs/run-folder.md.
+
+    clusters: id -> {"members": [...], "flagged": bool, "score": float, "reasons": str, "rate": int}
+    """
+    path.mkdir(parents=True)
+    rows = []
+    for cid, c in clusters.items():
+        for a in c["members"]:
+            rows.append((a, cid, "true" if c["flagged"] else "false", f"{c['score']:.4f}"))
+    rows += [(f"benign{i:03d}", "", "false", "0.0100") for i in range(noise)]
+    rows.sort()
+    with (path / "accounts.csv").open("w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["account_id", "cluster_id", "flagged", "score"])
+        w.writerows(rows)
+    order = sorted(clusters, key=lambda c: (-clusters[c]["score"], c))
+    with (path / "clusters.csv").open("w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["cluster_id", "n_accounts", "score", "flagged", "reasons"])
+        for cid in order:
+            c = clusters[cid]
+            w.writerow([cid, len(c["members"]), f"{c['score']:.4f}", "true" if c["flagged"] else "false",
+                        c.get("reasons", "shared prepaid cards;templated prompts")])
+    (path / "run.json").write_text(json.dumps({
+        "version": "0.1.0", "seed": 7, "config": {}, "bundle": "worlds/x", "inputs": {},
+        "window": {"since": since, "until": until}, "counts": {},
+        "previous_run": str(previous_run) if previous_run else None}))
+    with (path / "rejects.csv").open("w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["table", "file", "line", "column", "value", "reason", "action"])
+        for i in range(rejects):
+            w.writerow(["events", "events.csv", i + 2, "ts", "=HYPERLINK()", "unparsable timestamp", "rejected"])
+        w.writerow(["accounts", "accounts.csv", 9, "country", "XX", "not ISO 3166", "cleared"])
+    hours = pd.date_range(since, until, freq="1h", inclusive="left", tz="UTC")
+    act = []
+    for cid in sorted(clusters):
+        for k, h in enumerate(hours):
+            act.append((cid, h, int(clusters[cid].get("rate", 3) * (1 + k % 5)), int(k == 0)))
+    pd.DataFrame(act, columns=["cluster_id", "hour", "requests", "signups"]).to_parquet(
+        path / "cluster_activity.parquet", index=False)
+    details = [{"cluster_id": cid, "n_accounts": len(clusters[cid]["members"]), "members": clusters[cid]["members"],
+                "first_seen": since, "last_seen": until} for cid in order]
+    (path / "clusters.json").write_text(json.dumps({"clusters": details}))
+    if lineage is not None:
+        lineage.to_csv(path / "lineage.csv")
+    return path
+
+
+def accts(prefix: str, n: int, start: int = 0) -> list[str]:
+    return [f"{prefix}{i:03d}" for i in range(start, start + n)]
+
+
+@pytest.fixture
+def runs(tmp_path) -> list[Path]:
+    """Three consecutive daily runs with stable ids (lineage.csv) like `hydrascope run --previous` writes."""
+    d1 = {"C0001": {"members": accts("a", 10), "flagged": True, "score": 0.91, "rate": 6},
+          "C0002": {"members": accts("b", 6), "flagged": True, "score": 0.72, "rate": 2},
+          "C0003": {"members": accts("c", 4), "flagged": False, "score": 0.20},
+          "C0004": {"members": accts("d", 5), "flagged": False, "score": 0.15}}
+    r1 = make_run(tmp_path / "runs" / "2026-11-02", d1, since="2026-11-01T00:00:00Z", until="2026-11-02T00:00:00Z")
+    # day 2: C0001 grows, C0002 continues, C0003 dissolves, a hostile-reasons campaign appears
+    cur2 = {"p": accts("a", 10) + accts("a", 5, 10), "q": accts("b", 6), "r": accts("e", 8), "s": accts("d", 5)}
+    lin2 = lineage_from_run(r1, cur2)
+    assert lin2.status == {"C0001": "growing", "C0002": "continuing", "C0003": "dissolved",
+                           "C0004": "continuing", "C0005": "new"}
+    meta2 = {"p": (True, 0.95, 9), "q": (True, 0.70, 2), "r": (True, 0.88, 12), "s": (False, 0.1, 1)}
+    d2 = {lin2.ids[k]: {"members": v, "flagged": meta2[k][0], "score": meta2[k][1], "rate": meta2[k][2],
+                        "reasons": HOSTILE + ";=cmd|' /C calc'!A0" if k == "r" else "shared IPs"}
+          for k, v in cur2.items()}
+    r2 = make_run(tmp_path / "runs" / "2026-11-03", d2, since="2026-11-02T00:00:00Z", until="2026-11-03T00:00:00Z",
+                  lineage=lin2, previous_run=r1)
+    # day 3: C0001 and C0005 merge, C0002 splits
+    cur3 = {"m": accts("a", 15) + accts("e", 8), "x": accts("b", 3), "y": accts("b", 3, 3), "s": accts("d", 5)}
+    lin3 = lineage_from_run(r2, cur3)
+    assert lin3.status == {"C0001": "merged", "C0002": "split", "C0004": "continuing", "C0006": "split"}
+    meta3 = {"m": (True, 0.97, 20), "x": (True, 0.6, 1), "y": (False, 0.4, 1), "s": (False, 0.1, 1)}
+    d3 = {lin3.ids[k]: {"members": v, "flagged": meta3[k][0], "score": meta3[k][1], "rate": meta3[k][2]}
+          for k, v in cur3.items()}
+    r3 = make_run(tmp_path / "runs" / "2026-11-04", d3, since="2026-11-03T00:00:00Z", until="2026-11-04T00:00:00Z",
+                  lineage=lin3, previous_run=r2)
+    return [r1, r2, r3]
+
+
+def test_facts_of_a_run_with_lineage(runs):
+    facts = build_report(runs[1], history=[runs[0]])
+    h = facts["headline"]
+    assert h == {"accounts": 34 + 5, "accounts_in_clusters": 34, "clusters": 4, "flagged_clusters": 3,
+                 "flagged_accounts": 29, "rejects": {"rejected": 2, "cleared": 1}, "flagged_requests": h["flagged_requests"]}
+    assert h["flagged_requests"] == sum(p["requests"] for p in facts["traffic"]["series"] if p["time"] >= "2026-11-02")
+    ch = facts["changes"]
+    assert ch["source"] == "lineage.csv"
+    assert ch["counts"] == {"new": 1, "growing": 1, "merged": 0, "split": 0, "continuing": 2, "shrinking": 0,
+                            "dissolved": 1}
+    assert ch["new_flagged"] == 1
+    assert [r["cluster_id"] for r in facts["top_flagged"]] == ["C0001", "C0005", "C0002"]
+    assert facts["top_flagged"][0]["status"] == "growing" and facts["top_flagged"][0]["n_previous"] == 10
+    assert [t["name"] for t in facts["trend"]] == ["2026-11-02", "2026-11-03"]
+    assert facts["trend"][0]["status_counts"] is None          # first run: nothing to compare with
+    assert facts["trend"][1]["status_counts"]["dissolved"] == 1
+    dissolved = [c for c in facts["clusters"] if c["status"] == "dissolved"]
+    assert [c["cluster_id"] for c in dissolved] == ["C0003"]
+    assert facts["traffic"]["period"] == "hour" and len(facts["traffic"]["series"]) == 48
+
+
+def test_changes_are_computed_when_the_run_has_no_lineage(tmp_path, runs):
+    # the same clusters as day 2, numbered independently (a run made without --previous)
+    d = {"C0001": {"members": accts("e", 8), "flagged": True, "score": 0.9},
+         "C0002": {"members": accts("a", 15), "flagged": True, "score": 0.8}}
+    r = make_run(tmp_path / "solo", d, since="2026-11-02T00:00:00Z", until="2026-11-03T00:00:00Z")
+    facts = build_report(r, previous=runs[0])
+    assert facts["changes"]["source"] == "computed"
+    status = [(row["cluster_id"], row["status"], row["previous_ids"]) for row in facts["changes"]["rows"]]
+    # own ids are kept: C0002 here is the earlier C0001 grown; dissolved rows name the previous run's ids
+    # (the earlier C0002 dissolved: same id as this run's C0002, so both rows are there)
+    assert status == [("C0001", "new", []), ("C0002", "growing", ["C0001"]), ("C0002", "dissolved", ["C0002"]),
+                      ("C0003", "dissolved", ["C0003"]), ("C0004", "dissolved", ["C0004"])]
+    assert facts["previous"]["name"] == "2026-11-02"
+    assert [t["name"] for t in facts["trend"]] == ["2026-11-02", "solo"]
+
+
+def test_report_files_are_deterministic_and_hold_the_same_facts(tmp_path, runs):
+    out1 = write_report(runs[2], tmp_path / "a" / "report.html", history=[runs[0].parent])
+    out2 = write_report(runs[2], tmp_path / "b" / "report.html", history=[runs[1], runs[0]])
+    for p1, p2 in zip((out1.html, out1.json, out1.csv), (out2.html, out2.json, out2.csv)):
+        assert p1.read_bytes() == p2.read_bytes(), p1.name
+    assert out1.json.name == "report.json" and out1.csv.name == "report.csv"
+    facts = json.loads(out1.json.read_text())
+    assert [t["name"] for t in facts["trend"]] == ["2026-11-02", "2026-11-03", "2026-11-04"]
+    assert [t["status_counts"]["merged"] if t["status_counts"] else None for t in facts["trend"]] == [None, 0, 1]
+    table = pd.read_csv(out1.csv, dtype=str, keep_default_na=False)
+    assert tuple(table.columns) == REPORT_CSV_COLUMNS
+    assert list(table["cluster_id"]) == [c["cluster_id"] for c in facts["clusters"]]
+    merged = table.set_index("cluster_id").loc["C0001"]
+    assert (merged.status, merged.previous_ids, merged.n_current) == ("merged", "C0001;C0005", "23")
+    assert set(table["status"]) == {"merged", "split", "continuing"}
+    # paths in the JSON are relative to the report's folder, so the bytes do not depend on where it lives
+    assert facts["run"]["path"] == os.path.relpath(runs[2], tmp_path / "a")
+
+
+def test_csv_cells_are_neutralised_and_html_escapes_hostile_text(tmp_path, runs):
+    out = write_report(runs[1], tmp_path / "r" / "report.html", previous=runs[0])
+    table = pd.read_csv(out.csv, dtype=str, keep_default_na=False).set_index("cluster_id")
+    assert table.loc["C0005", "reasons"].startswith("<script>")
+    assert ";=cmd" in table.loc["C0005", "reasons"]      # the list is joined; the cell as a whole starts with '<'
+    for cell in table.to_numpy().ravel():
+        assert not cell.startswith(("=", "+", "-", "@"))
+    html = out.html.read_text()
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "http://" not in html and "https://" not in html
+    assert html.count('src="data:image/png;base64,') == 3
+
+
+def test_formula_reasons_are_prefixed(tmp_path):
+    d = {"C0001": {"members": accts("a", 3), "flagged": True, "score": 0.9, "reasons": "=1+1;@SUM(A1)"}}
+    r = make_run(tmp_path / "r", d, since="2026-11-01T00:00:00Z", until="2026-11-02T00:00:00Z")
+    out = write_report(r, tmp_path / "out" / "weekly.html")
+    assert out.csv.name == "weekly.csv" and out.json.name == "weekly.json"
+    row = next(csv.DictReader(out.csv.open()))
+    assert row["reasons"] == "'=1+1;@SUM(A1)"
+
+
+def test_links_to_site_pages_and_evidence_packages(tmp_path, runs):
+    run = runs[1]
+    (run / "evidence").mkdir()
+    from exporters.report import _evidence_package, _site_page  # naming shared with the site and evidence
+
+    (run / "site").mkdir()
+    facts = build_report(run)
+    assert all(c["site_page"] is None and c["evidence_package"] is None for c in facts["clusters"])
+    try:
+        from exporters.evidence import package_filename
+        name = package_filename("C0001")
+    except ImportError:
+        name = "cluster-C0001.zip"
+    (run / "evidence" / name).write_bytes(b"PK")
+    try:
+        from exporters.site import cluster_page_name
+        page = run / "site" / cluster_page_name("C0001")
+    except ImportError:
+        page = run / "site" / "clusters" / "C0001.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("<html></html>")
+    assert _site_page(run, "C0001") == page and _evidence_package(run, "C0001") == run / "evidence" / name
+    out = write_report(run, run / "report.html")
+    facts = json.loads(out.json.read_text())
+    c1 = next(c for c in facts["clusters"] if c["cluster_id"] == "C0001")
+    assert c1["site_page"] == page.relative_to(run).as_posix()
+    assert c1["evidence_package"] == f"evidence/{name}"
+    html = out.html.read_text()
+    assert f'href="{page.relative_to(run).as_posix()}"' in html and f'href="evidence/{name}"' in html
+
+
+def test_find_runs_and_errors(tmp_path, runs):
+    assert find_runs(runs[0].parent) == runs
+    assert find_runs(runs[0]) == [runs[0]]
+    with pytest.raises(RunFolderError):
+        find_runs(tmp_path / "nothing")
+    with pytest.raises(RunFolderError):
+        build_report(tmp_path)
+    with pytest.raises(ExportError, match="html"):
+        write_report(runs[0], tmp_path / "report.pdf")
+
+
+def _cli(argv):
+    import argparse
+
+    from hydrascope.commands.report import register
+
+    parser = argparse.ArgumentParser(prog="hydrascope")
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_report(tmp_path, runs, capsys):
+    out = tmp_path / "cli" / "report.html"
+    assert _cli(["report", str(runs[2]), "--history", str(runs[0]), str(runs[1]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".csv"))]
+    assert json.loads(out.with_suffix(".json").read_text())["trend"][0]["name"] == "2026-11-02"
+    assert _cli(["report", str(runs[0])]) == 0
+    assert (runs[0] / "report.html").is_file()
+    with pytest.raises(RunFolderError, match="not a hydrascope run folder"):
+        _cli(["report", str(tmp_path / "missing"), "--out", str(out)])
+
+
+def test_cli_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        _cli(["report", "--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--history runs/" in text
+
+
+@pytest.mark.browser
+def test_report_renders_in_chromium_without_network(tmp_path, runs):
+    from tests.browser import open_browser, require_browser
+
+    require_browser()
+    out = write_report(runs[2], tmp_path / "report.html", history=[runs[0].parent])
+    with open_browser() as browser:
+        visit = browser.open(out.html, screenshot=ARTIFACTS / "report.png", full_page=True)
+        assert visit.clean, visit.problems()
+        page = visit.page
+        # the three charts decoded into real pictures of the size they were drawn at
+        sizes = page.evaluate("[...document.querySelectorAll('figure img')].map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == 3 and all(ok and w == 800 and h >= 300 for ok, w, h in sizes), sizes
+        assert page.evaluate("document.querySelectorAll('#top-flagged tbody tr').length") == 2
+        assert page.evaluate("document.querySelector('#changes-summary').innerText").count("merged") >= 1
+        assert visit.screenshot.stat().st_size > 10_000
