@@ -12,7 +12,7 @@ __all__ = ["main", "build_parser"]
 
 #: subcommand modules in hydrascope/commands/, each with `register(subparsers)`;
 #: a command sets `func(args) -> int` on its parser.
-COMMAND_MODULES = ("run", "demo", "evaluate", "evidence", "demo_world")
+COMMAND_MODULES = ("run", "demo", "evaluate", "evidence", "report", "demo_world")
 
 EPILOG = """examples:
   hydrascope demo --out runs/demo              make the demo world and run it
@@ -21,6 +21,7 @@ EPILOG = """examples:
   hydrascope evaluate runs/r1 worlds/demo/labels.csv
   hydrascope evidence runs/r1 --flagged --out packages   one verifiable zip per flagged cluster
   hydrascope verify packages/cluster-C0001.zip
+  hydrascope report runs/r2 --previous runs/r1 --out runs/r2/report.html   what changed since r1
 """
 
 
