@@ -88,6 +88,7 @@ R_UNKNOWN = "account_id not in accounts"
 R_DUP = "duplicate account_id, first at line {}"
 R_JSON = "not valid JSON"
 R_JSON_OBJ = "not a JSON object"
+R_UTF8 = "not valid UTF-8"
 _CSV_ERRORS = {
     "TOO MANY COLUMNS": "malformed CSV row: too many fields",
     "MISSING COLUMNS": "malformed CSV row: too few fields",
@@ -378,7 +379,7 @@ def _read_csv(con, table: str, path: Path) -> dict:
     errt = f"_csverr_{table}"
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_csv(?, columns={cols}, auto_detect=false, "
+            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv(?, columns={cols}, auto_detect=false, "
             f"header=true, delim=',', quote='\"', escape='\"', ignore_errors=true, store_rejects=true, "
             f"rejects_table='{errt}', rejects_scan='_csvscan_{table}', strict_mode=true, null_padding=false, "
             f"max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE * 2}, compression='{comp}', encoding='utf-8')",
@@ -401,7 +402,7 @@ def _read_csv(con, table: str, path: Path) -> dict:
 def _read_parquet(con, table: str, path: Path) -> dict:
     raw = f"_raw_{table}"
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_parquet(?, file_row_number=true)",
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_parquet(?, file_row_number=true)",
                     [str(path)])
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as Parquet: {exc}") from exc
@@ -432,12 +433,13 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as JSON Lines: {exc}") from exc
     errs = con.execute(
-        f"SELECT line, first(csv_line ORDER BY byte_position) FROM {errt} GROUP BY line ORDER BY line"
+        f"SELECT line, first(csv_line ORDER BY byte_position), first(error_type ORDER BY byte_position) "
+        f"FROM {errt} GROUP BY line ORDER BY line"
     ).fetchall()
     if errs:
         n = con.execute(f"SELECT count(*) FROM {lines}").fetchone()[0]
         total = n + len(errs)
-        err_lines = ", ".join(str(int(l)) for l, _ in errs)
+        err_lines = ", ".join(str(int(e[0])) for e in errs)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _linemap_{table} AS SELECT r, l FROM (SELECT l, row_number() OVER (ORDER BY l) - 1 AS r "
                     f"FROM range(1, {total + 1}) t(l) WHERE l NOT IN ({err_lines}))")
         src_lines = (f"SELECT m.l AS _line, s._text FROM (SELECT rowid AS r, _text FROM {lines}) s "
@@ -446,10 +448,10 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
         src_lines = f"SELECT rowid + 1 AS _line, _text FROM {lines}"
     raw = f"_raw_{table}"
     con.execute(
-        f"CREATE OR REPLACE TABLE {raw} AS SELECT _line, _text, CASE WHEN json_valid(_text) THEN _text END AS _json "
+        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT _line, _text, CASE WHEN json_valid(_text) THEN _text END AS _json "
         f"FROM ({src_lines}) WHERE _text IS NOT NULL AND trim(_text, ' \t\r') <> '' ORDER BY _line"
     )
-    con.execute(f"CREATE OR REPLACE TABLE _rawk_{table} AS SELECT _line, json_type(_json) AS _kind FROM {raw}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _rawk_{table} AS SELECT _line, json_type(_json) AS _kind FROM {raw}")
     exists = ", ".join(f"bool_or(json_exists(_json, {_lit('$.' + json_key(c))}))" for c in COLUMNS[table])
     row = con.execute(
         f"SELECT count(*), {exists} FROM {raw} JOIN _rawk_{table} USING (_line) WHERE _kind = 'OBJECT'"
@@ -466,7 +468,7 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     src_map = {c: f"json_extract_string(_json, {_lit('$.' + json_key(c))})" for c in mapping}
     sel += _column_exprs(table, mapping, {}, src_map)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw} JOIN _rawk_{table} USING (_line)")
-    parse_errors = [(int(l), R_JSON, (v or "").strip("\r\n")) for l, v in errs]
+    parse_errors = [(int(l), R_UTF8 if "INVALID" in str(t) else R_JSON, (v or "").strip("\r\n")) for l, v, t in errs]
     return {"format": "jsonl", "parse_errors": parse_errors}
 
 
@@ -558,72 +560,74 @@ def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
 # validation
 
 
-def _normalise(con, table: str, now_lit: str) -> None:
-    """Create _n_<table>: normalised values, per-column problems, row-level reject reason."""
+def _normalise(con, table: str, now_lit: str) -> list[str]:
+    """Create ``_p_<table>`` (parsed values, materialised once) and the view ``_n_<table>``.
+
+    ``_n_<table>`` has, per column ``c``: ``c__raw`` (text as read), ``c`` (normalised value,
+    NULL when blank or bad), ``c__why`` (problem or NULL); and per row ``_wcol``, ``_why``,
+    ``_wval``: the first problem of a required column (or of the JSON line). Returns the
+    optional columns that can be cleared.
+    """
     kinds = _KINDS[table]
     required = REQUIRED_COLUMNS[table]
-    sel = ["s._rec", "s._line", "s._bad", "s._badval"]
-    problems = []   # (column, reason expr) for required columns in schema order
-    clears = []     # (column, reason expr) for optional columns
-    ipjoins = []
+    parse = ["s._rec", "s._line", "s._bad", "s._badval"]   # expensive work, done once
+    sel = ["_rec", "_line", "_bad", "_badval"]              # cheap checks on parsed values
+    joins = []
+    problems, clears = [], []
     for c, kind in kinds.items():
-        ci = _ident(c)
-        sel.append(f"s.{ci} AS {_ident(c + '__raw')}")
+        ci, raw, v, blank = _ident(c), _ident(c + "__raw"), _ident(c + "__v"), _ident(c + "__blank")
+        t = f"trim(s.{ci})"
+        parse.append(f"s.{ci} AS {raw}")
+        parse.append(f"({t} IS NULL OR {t} = '') AS {blank}")
+        missing = _lit(R_MISSING) if c in required else "NULL"
         if kind == "id":
-            val = f"NULLIF(trim(s.{ci}), '')"
-            why = f"CASE WHEN {val} IS NULL THEN {_lit(R_MISSING)} END"
+            parse.append(f"NULLIF({t}, '') AS {v}")
+            why = f"CASE WHEN {blank} THEN {missing} END"
         elif kind == "ts":
-            p = f"s.{_ident(c + '__ts')}"
-            val = p
-            why = (f"CASE WHEN {p} IS NULL THEN {_lit(R_TS)} WHEN {p} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} "
-                   f"WHEN {p} > {now_lit} THEN {_lit(R_FUTURE)} END")
-            if c in required:
-                why = f"CASE WHEN s.{ci} IS NULL OR trim(s.{ci}) = '' THEN {_lit(R_MISSING)} ELSE {why} END"
-            else:
-                why = f"CASE WHEN s.{ci} IS NULL OR trim(s.{ci}) = '' THEN NULL ELSE {why} END"
+            parse.append(f"s.{_ident(c + '__ts')} AS {v}")
+            why = (f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_TS)} "
+                   f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ip":
             alias = f"_ip_{c}"
-            ipjoins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = trim(s.{ci})")
-            t = f"trim(s.{ci})"
-            val = (f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL WHEN regexp_full_match({t}, {_lit(IPV4_CANONICAL_REGEX)}) "
-                   f"THEN {t} ELSE {alias}.norm END")
-            why = f"CASE WHEN {t} IS NULL OR {t} = '' THEN {_lit(R_MISSING) if c in required else 'NULL'} " \
-                  f"WHEN ({val}) IS NULL THEN {_lit(R_IP)} END"
+            joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = {t}")
+            parse.append(f"CASE WHEN regexp_full_match({t}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {t} ELSE {alias}.norm END AS {v}")
+            why = f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_IP)} END"
         elif kind == "int":
-            t = f"trim(s.{ci})"
             dbl = f"TRY_CAST({t} AS DOUBLE)"
-            val = (f"CASE WHEN regexp_full_match({t}, '\\+?\\d{{1,18}}') THEN CAST({t} AS BIGINT) "
-                   f"WHEN {dbl} >= 0 AND {dbl} < 9e18 AND {dbl} = floor({dbl}) THEN CAST({dbl} AS BIGINT) END")
-            why = (f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL WHEN ({val}) IS NOT NULL THEN NULL "
-                   f"WHEN {dbl} < 0 THEN {_lit(R_NEG)} ELSE {_lit(R_INT)} END")
+            parse.append(f"CASE WHEN regexp_full_match({t}, '\\+?\\d{{1,18}}') THEN CAST({t} AS BIGINT) "
+                         f"WHEN {dbl} >= 0 AND {dbl} < 9e18 AND {dbl} = floor({dbl}) THEN CAST({dbl} AS BIGINT) END AS {v}")
+            parse.append(f"coalesce({dbl} < 0, false) AS {_ident(c + '__neg')}")
+            why = (f"CASE WHEN {blank} OR {v} IS NOT NULL THEN NULL "
+                   f"WHEN {_ident(c + '__neg')} THEN {_lit(R_NEG)} ELSE {_lit(R_INT)} END")
         elif kind == "lower":
-            val = f"NULLIF(lower(trim(s.{ci})), '')"
+            parse.append(f"NULLIF(lower({t}), '') AS {v}")
             why = "NULL"
         elif kind == "upper":
-            val = f"NULLIF(upper(trim(s.{ci})), '')"
+            parse.append(f"NULLIF(upper({t}), '') AS {v}")
             why = "NULL"
-        else:  # text kept verbatim unless blank
-            val = f"CASE WHEN trim(s.{ci}) = '' THEN NULL ELSE s.{ci} END"
+        else:  # free text kept verbatim unless blank
+            parse.append(f"CASE WHEN {t} = '' THEN NULL ELSE s.{ci} END AS {v}")
             why = "NULL"
+        sel.append(raw)
         sel.append(f"{why} AS {_ident(c + '__why')}")
-        sel.append(f"CASE WHEN ({why}) IS NULL THEN {val} END AS {ci}")
+        sel.append(f"CASE WHEN ({why}) IS NULL THEN {v} END AS {ci}")
         if c in required:
             problems.append(c)
         elif why != "NULL":
             clears.append(c)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _n0_{table} AS SELECT {', '.join(sel)} FROM _src_{table} s {' '.join(ipjoins)}")
-    # first problem wins: JSON-level, then required columns in schema order
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _p_{table} AS SELECT {', '.join(parse)} FROM _src_{table} s {' '.join(joins)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _n0_{table} AS SELECT {', '.join(sel)} FROM _p_{table}")
+    # first problem wins: the JSON line itself, then required columns in schema order
     col_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_lit(c)}" for c in problems)
     why_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__why')}" for c in problems)
     val_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')}" for c in problems)
     con.execute(
-        f"CREATE OR REPLACE TABLE _n_{table} AS SELECT *, "
+        f"CREATE OR REPLACE TEMP VIEW _n_{table} AS SELECT *, "
         f"CASE WHEN _bad IS NOT NULL THEN '' {col_case} END AS _wcol, "
         f"CASE WHEN _bad IS NOT NULL THEN _bad {why_case} END AS _why, "
         f"CASE WHEN _bad IS NOT NULL THEN _badval {val_case} END AS _wval "
         f"FROM _n0_{table}"
     )
-    con.execute(f"DROP TABLE _n0_{table}")
     return clears
 
 
@@ -675,6 +679,7 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
         result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
     except BaseException:
         con.close()
@@ -724,7 +729,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         "FROM _n_accounts WHERE _why IS NULL GROUP BY account_id"
     )
     con.execute(
-        "CREATE OR REPLACE TABLE _v_accounts AS SELECT n.*, f._first, "
+        "CREATE OR REPLACE TEMP TABLE _v_accounts AS SELECT n.*, f._first, "
         "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN 'account_id' ELSE n._wcol END AS _rcol, "
         "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN '__dup__' ELSE n._why END AS _rwhy, "
         "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN n.account_id__raw ELSE n._wval END AS _rval "
@@ -740,7 +745,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
                 "GROUP BY account_id"
             )
         con.execute(
-            f"CREATE OR REPLACE TABLE _v_{table} AS SELECT n.*, "
+            f"CREATE OR REPLACE TEMP TABLE _v_{table} AS SELECT n.*, "
             + ("f._first, " if table == "labels" else "CAST(NULL AS BIGINT) AS _first, ")
             + f"CASE WHEN n._why IS NOT NULL THEN n._wcol "
             f"WHEN a.account_id IS NULL THEN 'account_id' "
@@ -781,10 +786,15 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         cols = ", ".join(
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
-        con.execute(
-            f"CREATE OR REPLACE TABLE {_TYPED_NAME[table]} AS SELECT {cols} FROM _v_{table} "
-            f"WHERE _rwhy IS NULL AND {keep[table]} ORDER BY _rec"
-        )
+        # persistent (visible to con.cursor() too); uncompressed writes are several times faster
+        con.execute("SET force_compression = 'uncompressed'")
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {_TYPED_NAME[table]} AS SELECT {cols} FROM _v_{table} "
+                f"WHERE _rwhy IS NULL AND {keep[table]} ORDER BY _rec"
+            )
+        finally:
+            con.execute("SET force_compression = 'auto'")
         accepted_recs = f"SELECT _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _acc_{table} AS {accepted_recs}")
         read, rejected, accepted = con.execute(
