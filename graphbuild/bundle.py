@@ -846,6 +846,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         df.insert(0, "table", table)
         df.insert(1, "file", files[table].name)
         frames.append(df)
+    _drop_intermediates(con)
     bar.update(1)
     bar.close()
     rejects = _finish_rejects(frames)
@@ -857,6 +858,18 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         "has_payments": "payments" in files,
         "has_labels": "labels" in files,
     }
+
+
+def _drop_intermediates(con) -> None:
+    """Drop the temporary working tables and views; keep ``_raw_<table>`` (the reads as-is)."""
+    views = con.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal "
+                        "AND starts_with(view_name, '_') ORDER BY view_name").fetchall()
+    for (name,) in views:
+        con.execute(f"DROP VIEW IF EXISTS temp.{_ident(name)}")
+    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_') "
+                         "AND NOT starts_with(table_name, '_raw_') ORDER BY table_name").fetchall()
+    for (name,) in tables:
+        con.execute(f"DROP TABLE IF EXISTS temp.{_ident(name)}")
 
 
 def _fill_lines(table: str, path: Path, fmt: str, df: pd.DataFrame) -> pd.DataFrame:
