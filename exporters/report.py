@@ -163,7 +163,14 @@ def _hourly_flagged_traffic(run: RunFolder) -> pd.Series:
         return pd.Series(dtype="float64")
     act = act[act["cluster_id"].astype(str).isin(flagged)]
     hours = pd.to_datetime(act["hour"], utc=True)
-    return pd.to_numeric(act["requests"], errors="coerce").fillna(0).groupby(hours.to_numpy()).sum().sort_index()
+    requests = pd.to_numeric(act["requests"], errors="coerce").fillna(0)
+    keep = requests > 0
+    since, until = _window(run)          # sign-ups before the window are not traffic of this run
+    if since is not None:
+        keep = keep & (hours >= since)
+    if until is not None:
+        keep = keep & (hours < until)
+    return requests[keep].groupby(hours[keep].dt.tz_localize(None).to_numpy()).sum().sort_index()
 
 
 def _rejects(run: RunFolder) -> dict[str, int] | None:
@@ -502,6 +509,7 @@ def _render_html(facts: dict, charts: list[dict], title: str, data_names: tuple[
     env.filters["num"] = lambda v: "—" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.4f}")
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.3f}"
     env.filters["png"] = _png_uri
+    env.filters["when"] = lambda v: "…" if not v else v.replace("T", " ").replace(":00Z", " UTC")
     changes = facts["changes"]
     shown = [r for r in changes["rows"] if r["status"] != "continuing"]
     html = env.get_template("report.html.j2").render(

@@ -271,3 +271,133 @@ def test_report_renders_in_chromium_without_network(tmp_path, runs):
         assert page.evaluate("document.querySelectorAll('#top-flagged tbody tr').length") == 2
         assert page.evaluate("document.querySelector('#changes-summary').innerText").count("merged") >= 1
         assert visit.screenshot.stat().st_size > 10_000
+
+
+# --- the demo world in consecutive windows (the pipeline's --since/--until/--previous) -----------------
+
+DEMO_START, DEMO_DAYS = pd.Timestamp("2026-10-01T00:00:00Z"), 12
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def demo_windows(tmp_path_factory):
+    """A small demo world run in two consecutive windows, the second with --previous the first."""
+    from hydrascope.config import RunConfig
+    from hydrascope.demo.world import generate_world
+    from hydrascope.pipeline import run
+
+    root = tmp_path_factory.mktemp("windows")
+    world = root / "world"
+    generate_world(world, n_accounts=600, days=DEMO_DAYS, seed=0, start=DEMO_START.strftime("%Y-%m-%d"))
+    half = DEMO_START + pd.Timedelta(days=DEMO_DAYS // 2)
+    end = DEMO_START + pd.Timedelta(days=DEMO_DAYS)
+    w1, w2 = root / "runs" / "w1", root / "runs" / "w2"
+    run(world, w1, RunConfig(since=_iso(DEMO_START), until=_iso(half), site=False))
+    run(world, w2, RunConfig(since=_iso(half), until=_iso(end), site=False), previous=w1)
+    return world, w1, w2
+
+
+def _majority_cluster(run_dir: Path, labels: pd.DataFrame) -> dict[str, str]:
+    """campaign -> the cluster holding most of its accounts in a run (ties by id); campaigns absent are left out."""
+    acc = pd.read_csv(run_dir / "accounts.csv", dtype=str, keep_default_na=False)
+    m = labels.merge(acc[acc["cluster_id"] != ""], on="account_id")
+    out = {}
+    for camp, g in m.groupby("campaign_id"):
+        vc = g["cluster_id"].value_counts()
+        out[camp] = sorted(vc[vc == vc.max()].index)[0]
+    return out
+
+
+def test_demo_world_in_consecutive_windows_keeps_ids_and_classifies_changes(demo_windows):
+    world, w1, w2 = demo_windows
+    labels = pd.read_csv(world / "labels.csv", dtype=str)
+    first, second = _majority_cluster(w1, labels), _majority_cluster(w2, labels)
+    lineage = pd.read_csv(w2 / "lineage.csv", dtype=str, keep_default_na=False).set_index("cluster_id")
+    ids1 = set(pd.read_csv(w1 / "clusters.csv", dtype=str)["cluster_id"])
+    ids2 = list(pd.read_csv(w2 / "clusters.csv", dtype=str)["cluster_id"])
+
+    # the late campaign is not there in window 1 and is a new cluster in window 2
+    assert "camp_jailbreak_late" not in first
+    assert lineage.loc[second["camp_jailbreak_late"], "status"] == "new"
+    # the growing campaign keeps its cluster id, which grew (by more than 20%: growing, or merged when
+    # detection also joined another cluster to it)
+    grow = second["camp_resproxy_growing"]
+    assert grow == first["camp_resproxy_growing"]
+    assert lineage.loc[grow, "status"] in ("growing", "merged")
+    assert int(lineage.loc[grow, "n_current"]) > 1.2 * len(read_memberships_(w1)[grow])
+    # continuing clusters keep their ids, and really hold the same accounts
+    members1, members2 = read_memberships_(w1), read_memberships_(w2)
+    persisting = lineage[lineage["status"].isin(["continuing", "growing", "shrinking"])]
+    assert len(persisting) >= 2
+    for cid in persisting.index:
+        assert cid in ids1
+        shared = len(members1[cid] & members2[cid])
+        assert shared >= 0.5 * min(len(members1[cid]), len(members2[cid])), cid
+    # every cluster of window 2 has a lineage row; new ids come after every id of window 1
+    assert len(set(ids2)) == len(ids2) and set(ids2) <= set(lineage.index)
+    top1 = max(int(c[1:]) for c in ids1)
+    assert all(int(c[1:]) > top1 for c in lineage.index[lineage["status"] == "new"])
+    # the lineage in the run folder is what match_clusters gives on the two runs' memberships
+    again = lineage_from_run(w1, read_memberships_(w2))
+    assert again.status == dict(zip(lineage.index, lineage["status"]))
+
+
+def test_demo_world_campaigns_across_windows_get_the_documented_statuses(demo_windows):
+    """Lineage on the ground truth: each campaign's accounts active in each window, as clusters."""
+    world, w1, w2 = demo_windows
+    labels = pd.read_csv(world / "labels.csv", dtype=str)
+
+    def campaigns(run_dir):
+        active = pd.read_csv(run_dir / "accounts.csv", dtype=str, keep_default_na=False)["account_id"]
+        m = labels[labels["account_id"].isin(set(active))]
+        return {c: frozenset(g["account_id"]) for c, g in m.groupby("campaign_id")}
+
+    c1, c2 = campaigns(w1), campaigns(w2)
+    first = match_clusters({}, c1)                        # window 1: every campaign is new
+    assert set(first.status.values()) == {"new"}
+    stable = {first.ids[c]: m for c, m in c1.items()}
+    second = match_clusters(stable, c2, next_id=first.next_id)
+    status = {c: second.status[second.ids[c]] for c in c2}
+    assert "camp_jailbreak_late" not in c1 and status["camp_jailbreak_late"] == "new"
+    assert status["camp_resproxy_growing"] == "growing"
+    assert len(c2["camp_resproxy_growing"]) > 1.2 * len(c1["camp_resproxy_growing"])
+    for camp in ("camp_card_ring", "camp_dc_burst", "camp_slow_slot"):
+        assert second.ids[camp] == first.ids[camp], camp      # the id is kept
+        assert status[camp] == "continuing", camp
+
+
+def read_memberships_(run_dir: Path) -> dict[str, frozenset]:
+    from community.lineage import read_memberships
+
+    return read_memberships(run_dir)
+
+
+def test_demo_report_over_windows(demo_windows, tmp_path):
+    world, w1, w2 = demo_windows
+    out = write_report(w2, tmp_path / "report.html", history=[w1])
+    facts = json.loads(out.json.read_text())
+    assert facts["changes"]["source"] == "lineage.csv"
+    assert facts["changes"]["counts"]["new"] >= 1
+    assert [t["name"] for t in facts["trend"]] == ["w1", "w2"]
+    assert facts["trend"][1]["until"] == _iso(DEMO_START + pd.Timedelta(days=DEMO_DAYS))
+    assert facts["headline"]["flagged_requests"] > 0
+    flagged = pd.read_csv(w2 / "clusters.csv", dtype=str, keep_default_na=False)
+    assert facts["headline"]["flagged_clusters"] == int((flagged["flagged"] == "true").sum())
+    assert write_report(w2, tmp_path / "again" / "report.html", history=[w1]).html.read_bytes() == out.html.read_bytes()
+
+
+@pytest.mark.browser
+def test_demo_report_renders_in_chromium(demo_windows, tmp_path):
+    from tests.browser import open_browser, require_browser
+
+    require_browser()
+    world, w1, w2 = demo_windows
+    out = write_report(w2, tmp_path / "report.html", history=[w1])
+    with open_browser() as browser:
+        visit = browser.open(out.html, screenshot=ARTIFACTS / "report-demo.png", full_page=True)
+        assert visit.clean, visit.problems()
+        n_img = visit.page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth === 800).length")
+        assert n_img == 3
