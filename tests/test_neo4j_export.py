@@ -15,8 +15,6 @@ import pytest
 from graphbuild.errors import ExportError
 from graphbuild.schema import NodeLabel, RelType, RunFiles
 
-pytestmark = pytest.mark.neo4j
-
 PORT = os.environ.get("NEO4J_PORT", "7687")
 URI = f"bolt://127.0.0.1:{PORT}"
 
@@ -271,6 +269,7 @@ def snapshot(driver) -> tuple[list, list]:
 # Tests
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.neo4j
 def test_export_counts_match_run_folder(db, hand_runs):
     from exporters.neo4j import export_run
 
@@ -283,6 +282,7 @@ def test_export_counts_match_run_folder(db, hand_runs):
     assert db.execute_query("MATCH (i:IP) WHERE i.address CONTAINS '|' RETURN count(i) AS n").records[0]["n"] == 0
 
 
+@pytest.mark.neo4j
 def test_reexport_changes_no_counts(db, hand_runs):
     from exporters.neo4j import export_run
 
@@ -296,6 +296,7 @@ def test_reexport_changes_no_counts(db, hand_runs):
     assert snapshot(db) == snap
 
 
+@pytest.mark.neo4j
 def test_later_run_added_beside_earlier_one(db, hand_runs):
     from exporters.neo4j import export_run
 
@@ -310,6 +311,7 @@ def test_later_run_added_beside_earlier_one(db, hand_runs):
     assert rec["n"] == 4 and rec["ids"] == [sorted([s1.run_id, s2.run_id])]
 
 
+@pytest.mark.neo4j
 def test_export_order_does_not_matter(db, hand_runs):
     from exporters.neo4j import export_run
 
@@ -323,6 +325,7 @@ def test_export_order_does_not_matter(db, hand_runs):
     assert snapshot(db) == a
 
 
+@pytest.mark.neo4j
 def test_hostile_strings_arrive_verbatim(db, hand_runs):
     from exporters.neo4j import export_run
 
@@ -341,6 +344,7 @@ def test_hostile_strings_arrive_verbatim(db, hand_runs):
     assert counts(db) == expected_counts(run1)  # nothing was deleted by the injected text
 
 
+@pytest.mark.neo4j
 def test_queries_answer_correctly(db, hand_runs):
     from exporters.neo4j import export_run, run_query
 
@@ -372,7 +376,11 @@ def check_queries(driver, run_dir: Path, run_id: str, previous: Path | None = No
                                                                        ascending=[False, True])
     got = run_query(driver, "top_flagged_clusters", limit=1000)
     assert got and [r["cluster_id"] for r in got] == list(fl["cluster_id"])
-    assert [";".join(r["reasons"]) for r in got] == list(fl["reasons"])
+    if (run_dir / RunFiles.CLUSTER_DETAILS).is_file():
+        det = {c["cluster_id"]: c["reasons"] for c in json.loads((run_dir / RunFiles.CLUSTER_DETAILS).read_text())["clusters"]}
+        assert [r["reasons"] for r in got] == [det[c] for c in fl["cluster_id"]]
+    else:
+        assert [r["reasons"] for r in got] == [[x.strip() for x in s.split(";") if x.strip()] for s in fl["reasons"]]
     assert all(r["run_id"] == run_id for r in got)
     done.add("top_flagged_clusters")
 
@@ -452,6 +460,7 @@ def test_unreachable_server_is_an_export_error(hand_runs):
         export_run(hand_runs[0], "bolt://127.0.0.1:9", batch_size=10)
 
 
+@pytest.mark.neo4j
 def test_cli_exports(db, hand_runs, capsys, monkeypatch):
     from hydrascope.cli import main
 
@@ -460,3 +469,22 @@ def test_cli_exports(db, hand_runs, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "Account" in out
     assert counts(db) == expected_counts(run1)
+
+
+def test_admin_csv_files(hand_runs, tmp_path):
+    from exporters.neo4j.admin_import import write_admin_csv
+    from hydrascope.cli import main
+
+    run1, _ = hand_runs
+    res = write_admin_csv(run1, tmp_path / "a")
+    nodes, rels = expected_counts(run1)
+    assert {k: res.rows[f] for k, f in res.nodes.items() if res.rows[f]} == nodes
+    assert {k: res.rows[f] for k, f in res.relationships.items() if res.rows[f]} == rels
+    text = (tmp_path / "a" / res.nodes[NodeLabel.TEMPLATE]).read_text(encoding="utf-8")
+    assert '"' + HOSTILE_SKELETON.replace('"', '""') + '"' in text  # verbatim, CSV-quoted
+    assert (tmp_path / "a" / "import.sh").read_text().count("--nodes=") == len(res.nodes)
+    # same bytes for the same run
+    write_admin_csv(run1, tmp_path / "b")
+    for f in list(res.nodes.values()) + list(res.relationships.values()):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    assert main(["export", "neo4j", str(run1), "--admin-csv", str(tmp_path / "c")]) == 0
