@@ -1,0 +1,131 @@
+"""ClusterReport: scored, explained clusters and per-account scores for one partition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from community.explain import evidence_summary, reasons
+from community.leiden import Partition
+from community.scoring import ScoringConfig, cluster_signals, score_clusters
+
+__all__ = ["ClusterReport", "score"]
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """Clusters with scores, flags, reasons and evidence summaries, and per-account scores.
+
+    Attributes
+    ----------
+    clusters : pandas.DataFrame
+        One row per cluster: ``cluster_id, index, n_accounts, score, flagged, reasons`` (list),
+        ``signals`` (dict), ``raw`` (dict), ``groups`` (dict), ``stability``, ``summary`` (dict),
+        ``members`` (list of account ids). Ordered by score desc, then id.
+    accounts : pandas.DataFrame
+        One row per account in account order: ``account_id, cluster_id`` (None when in none),
+        ``score, flagged, embeddedness``.
+    partition : Partition
+    config : ScoringConfig
+    """
+
+    clusters: pd.DataFrame
+    accounts: pd.DataFrame
+    partition: Partition
+    config: ScoringConfig
+
+    def with_ids(self, mapping: dict) -> "ClusterReport":
+        """The same report with cluster ids renamed by ``mapping`` (old id -> new id)."""
+        c = self.clusters.copy()
+        c["cluster_id"] = c["cluster_id"].map(lambda x: mapping.get(x, x))
+        c = c.sort_values(["score", "cluster_id"], ascending=[False, True], ignore_index=True)
+        a = self.accounts.copy()
+        a["cluster_id"] = a["cluster_id"].map(lambda x: mapping.get(x, x) if x is not None else None)
+        return ClusterReport(clusters=c, accounts=a, partition=self.partition, config=self.config)
+
+
+def _embeddedness(evidence, membership: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    c = evidence.combined()
+    n = evidence.n_accounts
+    a, b, w = c["a"].to_numpy(), c["b"].to_numpy(), c["weight"].to_numpy()
+    total = np.bincount(a, w, n) + np.bincount(b, w, n)
+    same = (membership[a] == membership[b]) & (membership[a] >= 0)
+    inside = np.bincount(a[same], w[same], n) + np.bincount(b[same], w[same], n)
+    emb = np.divide(inside, total, out=np.zeros(n), where=total > 0)
+    return emb, c
+
+
+def _timing_density(evidence, membership: np.ndarray, n_clusters: int) -> np.ndarray:
+    t = evidence.links[evidence.links["layer"] == "timing"]
+    out = np.zeros(n_clusters)
+    if t.empty or n_clusters == 0:
+        return out
+    a, b = t["a"].to_numpy(), t["b"].to_numpy()
+    same = (membership[a] == membership[b]) & (membership[a] >= 0)
+    sums = np.bincount(membership[a[same]], t["weight"].to_numpy()[same], n_clusters)
+    sizes = np.bincount(membership[membership >= 0], minlength=n_clusters).astype(float)
+    pairs = sizes * (sizes - 1) / 2
+    return np.divide(sums, pairs, out=np.zeros(n_clusters), where=pairs > 0)
+
+
+def score(evidence, partition: Partition, config: ScoringConfig | None = None) -> ClusterReport:
+    """Score, flag and explain every cluster of ``partition``.
+
+    Parameters
+    ----------
+    evidence : graphbuild.EvidenceGraph
+    partition : Partition
+    config : ScoringConfig, optional
+
+    Returns
+    -------
+    ClusterReport
+    """
+    config = config or ScoringConfig()
+    m = partition.membership
+    k = partition.n_clusters
+    emb, _ = _embeddedness(evidence, m)
+    tden = _timing_density(evidence, m, k)
+    feats = evidence.features
+    infos, summaries = [], []
+    for c in range(k):
+        members = partition.members(c)
+        info = cluster_signals(feats, members, timing_density=tden[c], burst_hours=config.burst_hours)
+        summ = evidence_summary(evidence, members)
+        summ["burst_seconds"] = config.burst_hours * 3600
+        infos.append(info)
+        summaries.append(summ)
+    scores = score_clusters([i["groups"] for i in infos], config)
+    ids = [f"C{c + 1:04d}" for c in range(k)]
+    clusters = pd.DataFrame({
+        "cluster_id": ids, "index": np.arange(k), "n_accounts": [i["raw"]["n_accounts"] for i in infos],
+        "score": np.round(scores, 4), "flagged": scores >= config.threshold,
+        "reasons": [reasons(i, s) for i, s in zip(infos, summaries)],
+        "signals": [i["signals"] for i in infos], "raw": [i["raw"] for i in infos],
+        "groups": [i["groups"] for i in infos],
+        "stability": np.round(partition.stability, 4) if k else np.zeros(0),
+        "summary": summaries,
+        "members": [sorted(evidence.accounts[partition.members(c)].tolist()) for c in range(k)],
+    })
+    clusters = clusters.sort_values(["score", "cluster_id"], ascending=[False, True], ignore_index=True)
+
+    # individual scores for accounts outside clusters: the same model on the account alone
+    acc_score = np.zeros(evidence.n_accounts)
+    flagged = np.zeros(evidence.n_accounts, dtype=bool)
+    cl_score = dict(zip(clusters["index"], clusters["score"]))
+    cl_flag = dict(zip(clusters["index"], clusters["flagged"]))
+    inside = m >= 0
+    acc_score[inside] = np.array([cl_score[c] for c in m[inside]]) * (0.5 + 0.5 * emb[inside])
+    flagged[inside] = np.array([cl_flag[c] for c in m[inside]], dtype=bool)
+    outside = np.nonzero(~inside)[0]
+    if len(outside):
+        solo = [cluster_signals(feats, np.array([v]), timing_density=0.0)["groups"] for v in outside]
+        acc_score[outside] = 0.5 * score_clusters(solo, config)
+    accounts = pd.DataFrame({
+        "account_id": evidence.accounts,
+        "cluster_id": [ids[c] if c >= 0 else None for c in m],
+        "score": np.round(acc_score, 4), "flagged": flagged, "embeddedness": np.round(emb, 4),
+    })
+    return ClusterReport(clusters=clusters, accounts=accounts, partition=partition, config=config)

@@ -1,0 +1,230 @@
+"""EvidenceGraph: per-layer account links with their evidence, features, and the igraph view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from graphbuild.config import EvidenceConfig
+from graphbuild.layers import network_uses, payment_uses, prompt_templates, timing_uses, choose_timing_window
+from graphbuild.features import account_features
+from graphbuild.pairs import expand_pairs
+from graphbuild.schema import KIND_LAYER, LAYERS, NETWORK, PAYMENT, PROMPT, TIMING
+from graphbuild.weighting import idf, layer_weight, pair_weight
+
+__all__ = ["EvidenceGraph", "build_evidence", "PUBLIC_KINDS"]
+
+#: identifier kinds written to account_identifiers.parquet (windows are internal)
+PUBLIC_KINDS = ("ip", "prefix", "signup_ip", "instrument", "template", "user_agent")
+
+
+@dataclass(frozen=True)
+class EvidenceGraph:
+    """The account graph and everything needed to explain it.
+
+    Attributes
+    ----------
+    config : EvidenceConfig
+    accounts : numpy.ndarray
+        Account ids sorted; vertex ``i`` of :meth:`graph` is ``accounts[i]``.
+    links : pandas.DataFrame
+        ``a, b`` (vertex ids), ``account_a, account_b, layer, weight, evidence_count, first_seen,
+        last_seen`` — one row per linked pair per layer.
+    uses : pandas.DataFrame
+        ``account_id, kind, identifier, n_events, first_seen, last_seen`` for the public kinds.
+    identifiers : pandas.DataFrame
+        ``kind, identifier, layer, n_accounts, pair_weight, is_hub`` for identifiers with ≥ 2 sharers.
+    templates : pandas.DataFrame
+        ``template_id, skeleton, n_accounts, n_prompts, is_hub, examples``.
+    features : pandas.DataFrame
+        Per-account signals (graphbuild.features).
+    timing_window_seconds : int
+        The lockstep window actually used.
+    """
+
+    config: EvidenceConfig
+    accounts: np.ndarray
+    links: pd.DataFrame
+    uses: pd.DataFrame
+    identifiers: pd.DataFrame
+    templates: pd.DataFrame
+    features: pd.DataFrame
+    timing_window_seconds: int
+    version: str = ""
+    _index: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.accounts)
+
+    def vertex(self, account_id: str) -> int:
+        """Vertex index of an account id."""
+        if not self._index:
+            self._index.update({a: i for i, a in enumerate(self.accounts)})
+        return self._index[account_id]
+
+    def combined(self, layers=None) -> pd.DataFrame:
+        """Pairs with the sum of their layer weights over ``layers`` (default: all built)."""
+        links = self.links if layers is None else self.links[self.links["layer"].isin(list(layers))]
+        if links.empty:
+            return pd.DataFrame({"a": np.array([], "i8"), "b": np.array([], "i8"), "weight": np.array([], "f8")})
+        return links.groupby(["a", "b"], sort=True, as_index=False)["weight"].sum()
+
+    def graph(self, layers=None):
+        """The combined weighted igraph.Graph (edge attribute ``weight``; vertex attribute ``name``)."""
+        import igraph as ig
+
+        c = self.combined(layers)
+        g = ig.Graph(n=self.n_accounts, edges=np.column_stack([c["a"].to_numpy(), c["b"].to_numpy()]).tolist(),
+                     directed=False)
+        g.es["weight"] = c["weight"].astype(float).tolist()
+        g.vs["name"] = list(self.accounts)
+        return g
+
+
+def _ts(sec: pd.Series) -> pd.Series:
+    return pd.to_datetime(sec.astype("int64"), unit="s")
+
+
+def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bool = False,
+                   version: str = "") -> EvidenceGraph:
+    """Build the four-layer evidence graph of a loaded bundle.
+
+    Parameters
+    ----------
+    bundle : graphbuild.Bundle
+        A loaded bundle (its DuckDB connection holds typed ``accounts``, ``events``, ``payments``).
+    config : EvidenceConfig, optional
+    progress : bool
+        Show a progress bar over the stages.
+
+    Returns
+    -------
+    EvidenceGraph
+    """
+    from tqdm.auto import tqdm
+
+    config = config or EvidenceConfig()
+    con = bundle.con
+    steps = ["network", "payment", "prompt", "timing", "links", "features"]
+    bar = tqdm(total=len(steps), desc="evidence", disable=not progress, leave=False)
+
+    accounts = con.execute("SELECT account_id FROM accounts ORDER BY account_id").df()["account_id"].to_numpy(dtype=object)
+    acc_cat = pd.CategoricalDtype(categories=accounts, ordered=False)
+    frames = []
+    # the ip_prefix table is needed by features even when the network layer is ablated
+    net = network_uses(con, ip_window_hours=config.ip_window_hours)
+    if NETWORK in config.layers:
+        frames.append(net)
+    bar.update()
+    if PAYMENT in config.layers:
+        frames.append(payment_uses(con))
+    bar.update()
+    tpl_uses, templates = prompt_templates(con, perms=config.minhash_perms, rows=config.lsh_rows,
+                                           threshold=config.template_jaccard)
+    if PROMPT in config.layers:
+        frames.append(tpl_uses)
+    bar.update()
+    window = choose_timing_window(con, target_per_window=config.timing_target_per_window,
+                                  fixed=config.timing_window_seconds)
+    if TIMING in config.layers:
+        frames.append(timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours))
+    bar.update()
+
+    uses = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else \
+        pd.DataFrame(columns=["account_id", "kind", "identifier", "n_events", "first", "last"])
+    if "factor" not in uses:
+        uses["factor"] = 1.0
+    uses["factor"] = uses["factor"].fillna(1.0)
+    uses["acc"] = pd.Series(pd.Categorical(uses["account_id"], dtype=acc_cat)).cat.codes.to_numpy()
+    uses = uses[uses["acc"] >= 0]
+    uses["key"] = uses["kind"] + "\x00" + uses["identifier"].astype(str)
+    uses["ident"] = pd.factorize(uses["key"], sort=True)[0]
+    k = uses.groupby("ident")["acc"].transform("size").to_numpy()
+    uses["k"] = k
+    beta = uses["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * uses["factor"].to_numpy()
+    uses["pair_w"] = pair_weight(1.0, k) * beta * idf(k, len(accounts))
+
+    link_parts = []
+    for layer in config.layers:
+        lu = uses[uses["kind"].map(KIND_LAYER) == layer]
+        ra = lu[lu["kind"] != "time_window"]
+        pairs = expand_pairs(ra["acc"].to_numpy(), ra["ident"].to_numpy(), ra["pair_w"].to_numpy(),
+                             ra["first"].to_numpy(), ra["last"].to_numpy(), hub_cap=config.hub_cap)
+        if layer == TIMING:
+            tw = lu[lu["kind"] == "time_window"]
+            co = expand_pairs(tw["acc"].to_numpy(), tw["ident"].to_numpy(), np.ones(len(tw)),
+                              tw["first"].to_numpy(), tw["last"].to_numpy(), hub_cap=config.hub_cap)
+            n_win = np.bincount(tw["acc"].to_numpy(), minlength=len(accounts))
+            n_windows = max(int(tw["ident"].nunique()), 1)
+            expected = n_win[co["a"]].astype(float) * n_win[co["b"]] / n_windows
+            co = co[(co["count"] >= config.timing_min_common) & (co["count"] >= 3.0 * expected)].copy()
+            jac = co["count"] / (n_win[co["a"]] + n_win[co["b"]] - co["count"])
+            co["raw"] = config.kind_weights.get("time_window", 1.0) * jac.to_numpy()
+            pairs = pd.concat([pairs, co], ignore_index=True).groupby(["a", "b"], sort=True, as_index=False).agg(
+                raw=("raw", "sum"), count=("count", "sum"), first=("first", "min"), last=("last", "max"))
+        if pairs.empty:
+            continue
+        pairs = pairs[layer_weight(pairs["raw"].to_numpy()) >= config.min_link_weight]
+        link_parts.append(pd.DataFrame({
+            "a": pairs["a"].to_numpy(), "b": pairs["b"].to_numpy(),
+            "account_a": accounts[pairs["a"].to_numpy()], "account_b": accounts[pairs["b"].to_numpy()],
+            "layer": layer, "weight": np.round(layer_weight(pairs["raw"].to_numpy()), 6),
+            "evidence_count": pairs["count"].to_numpy().astype("i8"),
+            "first_seen": _ts(pairs["first"]), "last_seen": _ts(pairs["last"]),
+        }))
+    links = pd.concat(link_parts, ignore_index=True) if link_parts else pd.DataFrame(
+        columns=["a", "b", "account_a", "account_b", "layer", "weight", "evidence_count", "first_seen", "last_seen"])
+    links["layer"] = pd.Categorical(links["layer"], categories=list(LAYERS), ordered=True)
+    links = links.sort_values(["a", "b", "layer"], ignore_index=True)
+    links["layer"] = links["layer"].astype(str)
+    bar.update()
+
+    shared = uses[uses["k"] >= 2]
+    identifiers = shared.groupby(["kind", "identifier"], sort=True, as_index=False).agg(
+        n_accounts=("k", "first"), pair_weight=("pair_w", "first"))
+    identifiers.insert(2, "layer", identifiers["kind"].map(KIND_LAYER))
+    identifiers["is_hub"] = identifiers["n_accounts"] > config.hub_cap
+    identifiers.loc[identifiers["is_hub"], "pair_weight"] = 0.0
+    identifiers = identifiers[identifiers["kind"].isin(PUBLIC_KINDS)].reset_index(drop=True)
+
+    # template table: sharers, hub flag and up to three example prompts
+    tk = tpl_uses.groupby("identifier").agg(n_accounts=("account_id", "nunique"), n_prompts=("n_events", "sum"))
+    templates = templates.set_index("template_id").join(tk, how="left").fillna({"n_accounts": 0, "n_prompts": 0})
+    templates["is_hub"] = templates["n_accounts"] > config.hub_cap
+    templates = templates.reset_index().rename(columns={"index": "template_id"})
+    con.register("_tk", templates[["template_id", "n_accounts", "is_hub"]])
+    con.execute("CREATE OR REPLACE TEMP TABLE template_k AS SELECT * FROM _tk")
+    con.unregister("_tk")
+    examples = con.execute("""
+        SELECT template_id, list(prompt ORDER BY prompt)[1:3] AS examples FROM (
+            SELECT template_id, prompt, row_number() OVER (PARTITION BY template_id ORDER BY hash(prompt), prompt) AS r
+            FROM prompt_template) WHERE r <= 3 GROUP BY template_id
+    """).df()
+    templates = templates.merge(examples, on="template_id", how="left")
+    templates = templates[(templates["n_accounts"] >= 2) | (templates["n_prompts"] >= 3)]
+    templates = templates[["template_id", "skeleton", "n_accounts", "n_prompts", "is_hub", "examples"]]
+    templates = templates.astype({"n_accounts": "i8", "n_prompts": "i8"}).sort_values("template_id", ignore_index=True)
+
+    pub = uses[uses["kind"].isin(PUBLIC_KINDS)]
+    pub_uses = pd.DataFrame({
+        "account_id": pub["account_id"].to_numpy(), "kind": pub["kind"].to_numpy(),
+        "identifier": pub["identifier"].astype(str).to_numpy(), "n_events": pub["n_events"].astype("i8").to_numpy(),
+        "first_seen": _ts(pub["first"]).to_numpy(), "last_seen": _ts(pub["last"]).to_numpy(),
+    }).sort_values(["account_id", "kind", "identifier"], ignore_index=True)
+    if PROMPT not in config.layers:  # templates still describe accounts even when not used as links
+        t = tpl_uses
+        extra = pd.DataFrame({"account_id": t["account_id"], "kind": "template", "identifier": t["identifier"],
+                              "n_events": t["n_events"].astype("i8"), "first_seen": _ts(t["first"]),
+                              "last_seen": _ts(t["last"])})
+        pub_uses = pd.concat([pub_uses, extra], ignore_index=True).sort_values(
+            ["account_id", "kind", "identifier"], ignore_index=True)
+    bar.update()
+
+    features = account_features(con)
+    bar.update()
+    bar.close()
+    return EvidenceGraph(config=config, accounts=accounts, links=links, uses=pub_uses, identifiers=identifiers,
+                         templates=templates, features=features, timing_window_seconds=window, version=version)
