@@ -77,7 +77,10 @@ def timeline_png(activity_df: pd.DataFrame, *, title: str | None = None,
     >>> timeline_png(df, title="C0001")[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
     """
+    import matplotlib.dates as mdates
+
     fig = _figure(width, height)
+    fig.subplots_adjust(left=0.08, right=0.92, bottom=0.2, top=0.88)
     ax = fig.add_subplot(1, 1, 1)
     df = activity_df if activity_df is not None else pd.DataFrame()
     if len(df) and "hour" in df.columns:
@@ -87,22 +90,22 @@ def timeline_png(activity_df: pd.DataFrame, *, title: str | None = None,
             "requests": pd.to_numeric(df.get("requests", 0), errors="coerce").fillna(0).to_numpy(),
             "signups": pd.to_numeric(df.get("signups", 0), errors="coerce").fillna(0).to_numpy(),
         }).groupby("hour", sort=True).sum()
-        x = frame.index.to_pydatetime()
-        span_h = max((frame.index[-1] - frame.index[0]) / pd.Timedelta(hours=1), 1.0)
-        bar_w = max(1.0 / 24.0, span_h / 24.0 / 400.0)  # one hour, or thinner than 1/400 of the span
-        ax.bar(x, frame["requests"].to_numpy(), width=bar_w * 0.9, align="edge",
-               color=LAYER_COLORS["network"], label="requests per hour")
+        # fill in silent hours so the step outline drops to zero between bursts
+        full = pd.date_range(frame.index[0], frame.index[-1] + pd.Timedelta(hours=1), freq="h")
+        frame = frame.reindex(full, fill_value=0)
+        x = mdates.date2num(frame.index.to_pydatetime())
+        ax.fill_between(x, frame["requests"].to_numpy(), step="post", color=LAYER_COLORS["network"],
+                        alpha=0.85, linewidth=0, label="requests per hour")
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("requests / hour")
         ax2 = ax.twinx()
-        ax2.plot(x, frame["signups"].to_numpy(), color=_ACCOUNT_COLOR, marker="o", markersize=3,
-                 linewidth=1.2, label="sign-ups per hour")
+        ax2.step(x, frame["signups"].to_numpy(), where="post", color=_ACCOUNT_COLOR, linewidth=1.2,
+                 label="sign-ups per hour")
         ax2.set_ylabel("sign-ups / hour")
         ax2.set_ylim(bottom=0)
         handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
         ax.legend(handles, ["requests per hour", "sign-ups per hour"], loc="upper left", fontsize=8,
                   frameon=False)
-        import matplotlib.dates as mdates
-
         locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -113,7 +116,6 @@ def timeline_png(activity_df: pd.DataFrame, *, title: str | None = None,
         ax.set_yticks([])
     if title:
         ax.set_title(_text(title), fontsize=10)
-    fig.tight_layout()
     return _png(fig)
 
 
