@@ -619,7 +619,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         idx = b.add(
             n, kind=K_STAFF, grp=ci, created=created, email=comp_domains[ci], country=country, org=org,
             signup_ip=np.where(later, wfh_start, nat_start), tz=tz, sched=S_WORK,
-            sess_rate=rng.lognormal(np.log(0.55), 0.6, size=n), sess_len=2.5, gap=rng.uniform(40, 200, size=n),
+            sess_rate=rng.lognormal(np.log(0.45), 0.6, size=n), sess_len=2.5, gap=rng.uniform(40, 200, size=n),
             weekday=1.0, weekend=0.06, pool_start=nat_start, pool_len=len(nat),
             sec_start=wfh_start, sec_len=wfh_len, sec_p=np.where(rng.random(n) < 0.4, 0.2, 0.0),
             ua_start=ua_s, ua_len=ua_l, n_keys=rng.integers(1, 3, size=n),
@@ -649,7 +649,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
                      "\n\n---\nConversation:\nUser: ")
         t_s, t_l = b.lst([b.tpl(sysprompt, "\nAssistant:")])
         msgs = []
-        for _ in range(1500):
+        for _ in range(400):
             f = forms[int(rng.integers(len(forms)))]
             msgs.append(f.format(n=int(rng.integers(10000, 99999)), d=int(rng.integers(2, 15)),
                                  c=_FILL_C[int(rng.integers(len(_FILL_C)))], p=_FILL_P[int(rng.integers(len(_FILL_P)))]))
@@ -664,7 +664,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         ua_s, ua_l = b.lst([sdk])
         idx = b.add(
             n, kind=K_INTEGRATOR, grp=ii, created=created, email=domain, country=country, org=org, signup_ip=ip_s,
-            tz=0.0, sched=S_UNIFORM, sess_rate=rng.uniform(8, 20, size=n), sess_len=1.3, gap=20.0,
+            tz=0.0, sched=S_UNIFORM, sess_rate=rng.uniform(6, 14, size=n), sess_len=1.3, gap=20.0,
             pool_start=ip_s, pool_len=len(ips), per_event=True, ua_start=ua_s, ua_len=ua_l, n_keys=1,
             key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_INTEGRATOR, tpl_start=t_s, tpl_len=t_l,
             p_tpl=1.0, p_cas=0.0, c_start=cs, c_len=cl, c_win=cl, c_off=0, comp_mu=np.log(140), comp_sigma=0.5)
@@ -686,7 +686,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         idx = b.add(
             n, kind=K_HOUSEHOLD, grp=hh_of, created=created, email=_personal_emails(b, n), country=hh_country[hh_of],
             signup_ip=hh_ip_start + hh_of, tz=hh_tz[hh_of], sched=S_PERSONAL,
-            sess_rate=rng.lognormal(np.log(0.45), 0.8, size=n), sess_len=2.5, gap=rng.uniform(40, 240, size=n),
+            sess_rate=rng.lognormal(np.log(0.3), 0.8, size=n), sess_len=2.5, gap=rng.uniform(40, 240, size=n),
             weekday=0.85, weekend=1.0, pool_start=hh_ip_start + hh_of, pool_len=1, sec_start=sec_s, sec_len=sec_l,
             sec_p=sec_p, ua_start=ua_s, ua_len=ua_l, key_base=rng.integers(10**8, 10**9, size=n) * 10,
             cas_start=cas_start, cas_len=cas_len, c_start=C_GEN[0], c_len=C_GEN[1], c_win=80,
@@ -706,7 +706,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         ua_s, ua_l = ua_lists(n, 0.05)
         idx = b.add(
             n, kind=K_STUDENT, created=created, email=_personal_emails(b, n), country=cc, signup_ip=ps, tz=tz,
-            sched=S_STUDENT, sess_rate=rng.lognormal(np.log(0.7), 0.6, size=n), sess_len=3.5,
+            sched=S_STUDENT, sess_rate=rng.lognormal(np.log(0.45), 0.6, size=n), sess_len=3.5,
             gap=rng.uniform(60, 300, size=n), weekday=1.0, weekend=0.7, pool_start=ps, pool_len=pl,
             sec_start=sec_s, sec_len=sec_l, sec_p=sec_p, ua_start=ua_s, ua_len=ua_l,
             key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_STUDENT, tpl_start=stu_start,
@@ -728,7 +728,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         idx = b.add(
             n, kind=K_DEV, created=created, email=_personal_emails(b, n), country=cc, signup_ip=hs, tz=tz,
             sched=np.where(rng.random(n) < 0.5, S_UNIFORM, S_PERSONAL),
-            sess_rate=rng.lognormal(np.log(1.2), 0.8, size=n), sess_len=4.0, gap=rng.uniform(5, 60, size=n),
+            sess_rate=rng.lognormal(np.log(0.5), 0.8, size=n), sess_len=4.0, gap=rng.uniform(5, 60, size=n),
             pool_start=ps, pool_len=k, sec_start=hs, sec_len=hl, sec_p=0.3, per_event=False,
             ua_start=ua_s, ua_len=ua_l, n_keys=rng.integers(1, 4, size=n),
             key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_DEV,
@@ -756,7 +756,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         uses_pop = rng.random(n) < 0.3
         idx = b.add(
             n, kind=K_INDIVIDUAL, created=created, email=_personal_emails(b, n), country=cc, signup_ip=ps, tz=tz,
-            sched=S_PERSONAL, sess_rate=rng.lognormal(np.log(0.45), 0.9, size=n), sess_len=2.5,
+            sched=S_PERSONAL, sess_rate=rng.lognormal(np.log(0.32), 0.9, size=n), sess_len=2.5,
             gap=rng.uniform(30, 240, size=n), weekday=0.85, weekend=1.0, pool_start=ps, pool_len=pl,
             sec_start=sec_s, sec_len=sec_l, sec_p=sec_p, ua_start=ua_s, ua_len=ua_l,
             n_keys=rng.integers(1, 3, size=n), key_base=rng.integers(10**8, 10**9, size=n) * 10,
@@ -803,7 +803,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     ua_s, _ = b.lst([b.ua("python-requests/2.31.0")])
     idx = b.add(
         n, kind=K_CAMPAIGN, created=created, email=dom, country=cc, signup_ip=ps + rng.integers(0, len(pool), size=n),
-        sched=S_UNIFORM, sess_rate=rng.uniform(1.5, 3, size=n), sess_len=3.0, gap=rng.uniform(2, 10, size=n),
+        sched=S_UNIFORM, sess_rate=rng.uniform(1, 2, size=n), sess_len=3.0, gap=rng.uniform(2, 10, size=n),
         first_delay=rng.uniform(60, 900, size=n), pool_start=ps, pool_len=len(pool), per_event=True,
         ua_start=ua_s, ua_len=1, key_base=key(n), model_prof=P_DISTILL, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0,
         p_cas=0.0, c_start=C["C_TASK"][0], c_len=C["C_TASK"][1], c_win=C["C_TASK"][1],
@@ -864,8 +864,8 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     slot = int(rng.integers(0, 24)) * HOUR
     idx = b.add(
         n, kind=K_CAMPAIGN, created=created, email=_personal_emails(b, n), country=cc, signup_ip=ps, tz=tz,
-        sched=S_SLOT, slot_start=slot, slot_len=HOUR, sess_rate=rng.uniform(0.8, 1.0, size=n),
-        sess_len=rng.uniform(2, 4, size=n), gap=rng.uniform(60, 400, size=n), pool_start=ps, pool_len=pl,
+        sched=S_SLOT, slot_start=slot, slot_len=HOUR, sess_rate=rng.uniform(2, 4, size=n),
+        sess_len=1.0, gap=1.0, pool_start=ps, pool_len=pl,
         ua_start=ua_s + np.arange(n), ua_len=1, key_base=key(n), model_prof=P_DISTILL, tpl_start=ts_,
         tpl_len=tl_, p_tpl=1.0, p_cas=0.0, c_start=C["C_TASK"][0], c_len=C["C_TASK"][1],
         c_win=C["C_TASK"][1], unique=True, comp_mu=np.log(800), comp_sigma=0.35)
@@ -886,7 +886,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     ua_s, _ = b.lst([b.ua("OpenAI/Python 1.35.3")])
     idx = b.add(
         n, kind=K_CAMPAIGN, created=created, email=domain, country=country, org=org, signup_ip=ps, tz=-5.0,
-        sched=S_UNIFORM, sess_rate=rng.uniform(1.5, 3, size=n), sess_len=4.0, gap=rng.uniform(3, 15, size=n),
+        sched=S_UNIFORM, sess_rate=rng.uniform(0.8, 1.6, size=n), sess_len=4.0, gap=rng.uniform(3, 15, size=n),
         first_delay=rng.uniform(120, 1800, size=n), pool_start=ps, pool_len=2, ua_start=ua_s, ua_len=1,
         n_keys=2, key_base=key(n), model_prof=P_DISTILL_PRO, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0, p_cas=0.0,
         c_start=C["C_MIXED"][0], c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True,
@@ -949,7 +949,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     idx_a = b.add(
         na, kind=K_CAMPAIGN, created=created, email=_weighted(rng, ["gmail.com", "outlook.com"], [3, 1], na),
         country=cc, signup_ip=ps + rng.integers(0, len(pool), size=na), sched=S_UNIFORM,
-        sess_rate=rng.uniform(2, 5, size=na), sess_len=3.0, gap=rng.uniform(2, 8, size=na),
+        sess_rate=rng.uniform(1, 2, size=na), sess_len=3.0, gap=rng.uniform(2, 8, size=na),
         first_delay=rng.uniform(60, 3600, size=na), pool_start=ps, pool_len=len(pool), per_event=True,
         ua_start=ua_s, ua_len=1, key_base=key(na), model_prof=P_DISTILL, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0,
         p_cas=0.0, c_start=C["C_TASK"][0], c_len=C["C_TASK"][1], c_win=C["C_TASK"][1], numtag=2, unique=True,
@@ -966,7 +966,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     idx_b = b.add(
         nb, kind=K_CAMPAIGN, created=created, email=_personal_emails(b, nb), country=cc,
         signup_ip=ps + rng.integers(0, len(exits), size=nb), tz=tz, sched=S_UNIFORM,
-        sess_rate=rng.uniform(1, 3, size=nb), sess_len=3.0, gap=rng.uniform(20, 90, size=nb),
+        sess_rate=rng.uniform(0.8, 1.6, size=nb), sess_len=3.0, gap=rng.uniform(20, 90, size=nb),
         pool_start=ps, pool_len=len(exits), per_event=True, ua_start=ua_s, ua_len=1, key_base=key(nb),
         model_prof=P_DISTILL, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0, p_cas=0.0, c_start=C["C_MIXED"][0],
         c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True, comp_mu=np.log(900), comp_sigma=0.35)
@@ -988,7 +988,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     ua_s, ua_l = b.lst(np.asarray(infra["browsers"])[rng.integers(0, len(infra["browsers"]), size=n)])
     idx = b.add(
         n, kind=K_CAMPAIGN, created=created, email=_personal_emails(b, n), country=cc, signup_ip=ps, tz=3.0,
-        sched=S_WORK, sess_rate=rng.uniform(1.5, 2.5, size=n), sess_len=3.0, gap=rng.uniform(20, 120, size=n),
+        sched=S_WORK, sess_rate=rng.uniform(1, 1.6, size=n), sess_len=3.0, gap=rng.uniform(20, 120, size=n),
         weekday=1.0, weekend=0.5, pool_start=ps, pool_len=pl, ua_start=ua_s + np.arange(n), ua_len=1,
         key_base=key(n), model_prof=P_DISTILL_PRO, tpl_start=ts_, tpl_len=tl_, p_tpl=0.9, cas_start=0, cas_len=1,
         p_cas=0.0, c_start=C["C_MIXED"][0], c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True,
