@@ -319,19 +319,37 @@ def _csv_record_lines(path: Path, max_record: int, min_candidates: int, skip: np
     return start_line[: blank_flags.size], blank_flags
 
 
-def _map_csv_lines(path: Path, err_records: np.ndarray, recs: np.ndarray) -> tuple[dict, dict]:
-    """Map CSV parse-error record numbers and raw row indexes to physical start lines."""
-    skip = np.unique(err_records.astype(np.int64))
-    max_rec = int(recs.max()) if recs.size else -1
+def _map_csv_lines(path: Path, err_records: np.ndarray, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Physical start lines of CSV parse-error records (DuckDB record numbers) and of parsed rows.
+
+    Parameters
+    ----------
+    err_records : ndarray of int64
+        Record numbers (header = 1, blank lines counted) of records DuckDB could not parse.
+    recs : ndarray of int64
+        0-based indexes of parsed rows (``rowid`` of the raw read).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Lines for ``err_records`` and for ``recs``, in the same order.
+    """
+    skip = np.unique(err_records)
     max_err = int(skip.max()) if skip.size else 0
-    start_line, blank = _csv_record_lines(path, max_err, max_rec + 1, skip)
-    recno = np.arange(1, start_line.size + 1)
+    need = int(recs.max()) + 1 if recs.size else 0
+    start_line, blank = _csv_record_lines(path, max_err, need, skip)
+    n = start_line.size
+    recno = np.arange(1, n + 1)
     cand = recno[(recno >= 2) & ~blank & ~np.isin(recno, skip)]
-    err_map = {int(k): int(start_line[k - 1]) if k - 1 < start_line.size else int(k) for k in skip}
-    rec_map = {}
-    for r in np.unique(recs.astype(np.int64)):
-        rec_map[int(r)] = int(start_line[cand[r] - 1]) if r < cand.size else int(r) + 2
-    return err_map, rec_map
+    if cand.size:
+        rec_lines = np.where(recs < cand.size, start_line[cand[np.minimum(recs, cand.size - 1)] - 1], recs + 2)
+    else:
+        rec_lines = recs + 2
+    if n:
+        err_lines = np.where(err_records <= n, start_line[np.clip(err_records, 1, n) - 1], err_records)
+    else:
+        err_lines = err_records.copy()
+    return err_lines.astype(np.int64), rec_lines.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,13 +589,20 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
     kinds = _KINDS[table]
     required = REQUIRED_COLUMNS[table]
     parse = ["s._rec", "s._line", "s._bad", "s._badval"]   # expensive work, done once
-    sel = ["_rec", "_line", "_bad", "_badval"]              # cheap checks on parsed values
+    sel = ["_rec", "_line", "_bad", "_badval", "_known"]    # cheap checks on parsed values
     joins = []
+    if table == "accounts":
+        parse.append("TRUE AS _known")
+    else:  # is the account an accepted account? (accounts are done first)
+        joins.append("LEFT JOIN _first_accounts _fa ON _fa.account_id = trim(s.account_id)")
+        parse.append("(_fa.account_id IS NOT NULL) AS _known")
     problems, clears = [], []
     for c, kind in kinds.items():
         ci, raw, v, blank = _ident(c), _ident(c + "__raw"), _ident(c + "__v"), _ident(c + "__blank")
         t = f"trim(s.{ci})"
-        parse.append(f"s.{ci} AS {raw}")
+        if kind in ("id", "ts", "ip", "int"):   # text as read, for reject values (not for long free text)
+            parse.append(f"s.{ci} AS {raw}")
+            sel.append(raw)
         parse.append(f"({t} IS NULL OR {t} = '') AS {blank}")
         missing = _lit(R_MISSING) if c in required else "NULL"
         if kind == "id":
@@ -608,7 +633,6 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
         else:  # free text kept verbatim unless blank
             parse.append(f"CASE WHEN {t} = '' THEN NULL ELSE s.{ci} END AS {v}")
             why = "NULL"
-        sel.append(raw)
         sel.append(f"{why} AS {_ident(c + '__why')}")
         sel.append(f"CASE WHEN ({why}) IS NULL THEN {v} END AS {ci}")
         if c in required:
@@ -694,7 +718,7 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
 
 def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict:
     present = [t for t in TABLES if t in files]
-    bar = tqdm(total=len(present) * 2 + 2, desc="reading bundle", unit="step", disable=not progress)
+    bar = tqdm(total=len(present) * 2 + 2, desc="reading bundle", unit="step", disable=None if progress else True)
     info = {}
     sha = {}
     for table in present:
@@ -718,25 +742,24 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             info[table] = {"format": None, "parse_errors": []}
 
     _build_ipmap(con, [("accounts", "signup_ip"), ("events", "ip")])
-    clears = {}
-    for table in TABLES:
-        clears[table] = _normalise(con, table, now_lit)
-    bar.update(1)
-
+    clears = {"accounts": _normalise(con, "accounts", now_lit)}
     # accounts: first valid row per account_id wins
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _first_accounts AS SELECT account_id, min(_rec) AS _first "
         "FROM _n_accounts WHERE _why IS NULL GROUP BY account_id"
     )
+    for table in ("events", "payments", "labels"):
+        clears[table] = _normalise(con, table, now_lit)
+    bar.update(1)
+
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _v_accounts AS SELECT n.*, f._first, "
+        "CREATE OR REPLACE TEMP VIEW _v_accounts AS SELECT n.*, f._first, "
         "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN 'account_id' ELSE n._wcol END AS _rcol, "
         "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN '__dup__' ELSE n._why END AS _rwhy, "
         "CASE WHEN n._why IS NULL AND n._rec <> f._first THEN n.account_id__raw ELSE n._wval END AS _rval "
         "FROM _n_accounts n LEFT JOIN _first_accounts f ON n._why IS NULL AND f.account_id = n.account_id"
     )
     for table in ("events", "payments", "labels"):
-        extra = ""
         if table == "labels":
             # one label per account: later rows for the same account are duplicates
             con.execute(
@@ -745,21 +768,20 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
                 "GROUP BY account_id"
             )
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _v_{table} AS SELECT n.*, "
+            f"CREATE OR REPLACE TEMP VIEW _v_{table} AS SELECT n.*, "
             + ("f._first, " if table == "labels" else "CAST(NULL AS BIGINT) AS _first, ")
             + f"CASE WHEN n._why IS NOT NULL THEN n._wcol "
-            f"WHEN a.account_id IS NULL THEN 'account_id' "
+            f"WHEN NOT n._known THEN 'account_id' "
             + ("WHEN n._rec <> f._first THEN 'account_id' " if table == "labels" else "")
             + f"END AS _rcol, "
-            f"CASE WHEN n._why IS NOT NULL THEN n._why WHEN a.account_id IS NULL THEN {_lit(R_UNKNOWN)} "
+            f"CASE WHEN n._why IS NOT NULL THEN n._why WHEN NOT n._known THEN {_lit(R_UNKNOWN)} "
             + ("WHEN n._rec <> f._first THEN '__dup__' " if table == "labels" else "")
             + f"END AS _rwhy, "
-            f"CASE WHEN n._why IS NOT NULL THEN n._wval WHEN a.account_id IS NULL THEN n.account_id__raw "
+            f"CASE WHEN n._why IS NOT NULL THEN n._wval WHEN NOT n._known THEN n.account_id__raw "
             + ("WHEN n._rec <> f._first THEN n.account_id__raw " if table == "labels" else "")
             + f"END AS _rval "
-            f"FROM _n_{table} n LEFT JOIN _first_accounts a ON n._why IS NULL AND a.account_id = n.account_id "
+            f"FROM _n_{table} n "
             + ("LEFT JOIN _first_labels f ON n._why IS NULL AND f.account_id = n.account_id " if table == "labels" else "")
-            + extra
         )
 
     # window
@@ -816,8 +838,10 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     for table in TABLES:
         parts = [
             f"SELECT _rec, _line, _rcol AS col, _rval AS value, _rwhy AS reason, 'rejected' AS action, "
-            f"_first AS ref_rec, (SELECT _line FROM _v_{table} x WHERE x._rec = v._first) AS ref_line "
-            f"FROM _v_{table} v WHERE _rwhy IS NOT NULL"
+            f"_first AS ref_rec, "
+            + (f"(SELECT _line FROM _p_{table} x WHERE x._rec = v._first) AS ref_line "
+               if table in ("accounts", "labels") else "CAST(NULL AS BIGINT) AS ref_line ")
+            + f"FROM _v_{table} v WHERE _rwhy IS NOT NULL"
         ]
         for c in clears[table]:
             parts.append(
@@ -873,24 +897,28 @@ def _drop_intermediates(con) -> None:
 
 
 def _fill_lines(table: str, path: Path, fmt: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Compute the ``line`` column (and duplicate reasons) of one table's rejects."""
+    """Compute the ``line`` column (and the line inside duplicate reasons) of one table's rejects."""
     df = df.copy()
+
+    def ints(col):
+        return pd.to_numeric(df[col], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
+
+    rec, recno, ref_rec = ints("_rec"), ints("_recno"), ints("ref_rec")
     if fmt == "csv":
-        recs = pd.concat([df["_rec"], df["ref_rec"]]).dropna().astype("int64").to_numpy()
-        errs = pd.to_numeric(df["_recno"], errors="coerce").dropna().astype("int64").to_numpy()
-        err_map, rec_map = _map_csv_lines(path, errs, recs)
-        line = [
-            err_map[int(n)] if pd.notna(n) else rec_map[int(r)]
-            for r, n in zip(df["_rec"], df["_recno"])
-        ]
-        ref = [rec_map[int(r)] if pd.notna(r) else None for r in df["ref_rec"]]
+        both = np.concatenate((rec, ref_rec))
+        err_lines, rec_lines = _map_csv_lines(path, recno[recno >= 0], both[both >= 0])
+        lines_all = np.full(both.size, -1, dtype=np.int64)
+        lines_all[both >= 0] = rec_lines
+        line = lines_all[: rec.size]
+        ref = lines_all[rec.size:]
+        line[recno >= 0] = err_lines
     else:
-        line = [int(n) if pd.notna(n) else int(l) for l, n in zip(df["_line"], df["_recno"])]
-        ref = [int(r) if pd.notna(r) else None for r in df["ref_line"]]
-    df["line"] = np.asarray(line, dtype=np.int64)
-    dup = df["reason"] == "__dup__"
+        line = np.where(recno >= 0, recno, ints("_line"))
+        ref = ints("ref_line")
+    df["line"] = line
+    dup = (df["reason"] == "__dup__").to_numpy()
     if dup.any():
-        df.loc[dup, "reason"] = [R_DUP.format(r) for r in np.asarray(ref, dtype=object)[dup.to_numpy()]]
+        df.loc[dup, "reason"] = [R_DUP.format(int(r)) for r in ref[dup]]
     return df
 
 
