@@ -88,8 +88,8 @@ class Lineage:
 
 
 def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str, Collection[str]], *,
-                   min_containment: float = 0.5, min_share: float = 0.25, size_change: float = 0.2,
-                   next_id: int | None = None) -> Lineage:
+                   min_containment: float = 0.5, min_jaccard: float = 0.2, min_share: float = 0.25,
+                   size_change: float = 0.2, next_id: int | None = None) -> Lineage:
     """Match this run's clusters to the previous run's by shared members and give them stable ids.
 
     Notation: ``P`` a previous cluster (stable id), ``C`` a current cluster (provisional id),
@@ -100,9 +100,11 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
     Rules, applied in this order:
 
     1. **Match.** ``(P, C)`` is a match when ``containment >= min_containment`` — most of the smaller of
-       the two is inside the other. Containment, unlike Jaccard, lets a cluster that triples in size
-       keep matching its earlier self, while a small fragment of a large cluster only matches it if
-       the fragment is (mostly) made of that cluster.
+       the two is inside the other — and ``jaccard >= min_jaccard``. Containment lets a cluster that
+       triples in size keep matching its earlier self (Jaccard alone would not), while a fragment of a
+       large cluster only matches it if the fragment is mostly made of that cluster. The Jaccard floor
+       (0.2: at most five-fold growth, or a piece holding at least a fifth) stops a big new cluster
+       that swallowed a small old one from inheriting the old id: it is new, the old one dissolved.
     2. **Stable ids.** Matches are taken greedily by overlap (largest first; ties by larger Jaccard,
        then previous id, then current id); a match is accepted when neither side has been paired
        yet. An accepted ``C`` inherits ``P``'s id. So a cluster keeps its id while it persists, the
@@ -114,12 +116,13 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
        ``min_share`` of its surviving members and at least 2 of them.
     4. **Status of each current cluster** (first rule that applies):
 
-       - ``merged`` — it inherited an id and at least one *other* previous cluster ``Q`` matches it and
-         put most (more than half) of its surviving members into it; ``previous_ids`` is the
-         inherited id followed by those ``Q`` (sorted).
+       - ``merged`` — it inherited an id and at least one *other* previous cluster ``Q`` was absorbed
+         into it: ``Q`` put most (more than half) of its surviving members into it and
+         ``containment(Q, C) >= min_containment`` (no Jaccard floor: a small cluster swallowed by a big
+         one is a merger); ``previous_ids`` is the inherited id followed by those ``Q`` (sorted).
        - ``split`` — it inherited the id of a split parent, or it inherited nothing but is one of the
-         ≥2 pieces of a split parent (then ``previous_ids`` names the parent giving it the largest
-         overlap, ties by id).
+         ≥2 pieces of a split parent *and* matches it (rule 1; then ``previous_ids`` names such a
+         parent giving it the largest overlap, ties by id).
        - ``new`` — it inherited nothing (``previous_ids`` empty, overlap 0).
        - ``growing`` / ``shrinking`` — it inherited ``P`` and ``|C| > (1 + size_change)·|P|`` /
          ``|C| < (1 − size_change)·|P|``.
@@ -141,6 +144,8 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
         Provisional cluster id -> member account ids of this run (clusters are disjoint).
     min_containment : float
         Containment a pair needs to match, in (0, 1].
+    min_jaccard : float
+        Jaccard similarity a pair needs to match (to pass on an id), in [0, 1].
     min_share : float
         Share of a previous cluster's surviving members a piece needs to count towards a split, in (0, 0.5].
     size_change : float
@@ -169,6 +174,8 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
     """
     if not 0 < min_containment <= 1:
         raise ConfigError(f"min_containment must be in (0, 1], got {min_containment}")
+    if not 0 <= min_jaccard <= 1:
+        raise ConfigError(f"min_jaccard must be in [0, 1], got {min_jaccard}")
     if not 0 < min_share <= 0.5:
         raise ConfigError(f"min_share must be in (0, 0.5], got {min_share}")
     if size_change < 0:
@@ -204,8 +211,13 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
         return overlap.get((pid, cid), 0) / surviving[pid] if surviving[pid] else 0.0
 
     # 1. matches; 2. greedy one-to-one inheritance
-    matches = [(pid, cid) for (pid, cid), o in overlap.items()
-               if o >= min_containment * min(len(prev[pid]), len(cur[cid]))]
+    def contained(pid: str, cid: str) -> bool:
+        return overlap.get((pid, cid), 0) >= min_containment * min(len(prev[pid]), len(cur[cid])) > 0
+
+    def is_match(pid: str, cid: str) -> bool:
+        return contained(pid, cid) and jac(pid, cid) >= min_jaccard
+
+    matches = [pc for pc in overlap if is_match(*pc)]
     matches.sort(key=lambda pc: (-overlap[pc], -jac(*pc), pc[0], pc[1]))
     inherits: dict[str, str] = {}      # current -> previous
     taken: set[str] = set()
@@ -228,8 +240,7 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
         pid = inherits.get(cid)
         if pid is not None:
             absorbed = sorted(q for q in prev_ids if q != pid and (q, cid) in overlap
-                              and overlap[(q, cid)] >= min_containment * min(len(prev[q]), len(cur[cid]))
-                              and share(q, cid) > 0.5)
+                              and contained(q, cid) and share(q, cid) > 0.5)
             if absorbed:
                 status[cid], sources[cid] = MERGED, [pid, *absorbed]
             elif pid in split_parents:
@@ -244,7 +255,7 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
                     status[cid] = CONTINUING
                 sources[cid] = [pid]
         else:
-            parents = [p for p in split_parents if cid in pieces[p]]
+            parents = [p for p in split_parents if cid in pieces[p] and is_match(p, cid)]
             if parents:
                 parents.sort(key=lambda p: (-overlap[(p, cid)], p))
                 status[cid], sources[cid] = SPLIT, [parents[0]]
@@ -287,7 +298,8 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
     table = pd.DataFrame(rows, columns=list(LINEAGE_COLUMNS))
     table = table.astype({"overlap": "int64", "jaccard": "float64", "n_previous": "int64", "n_current": "int64"})
     table = table.sort_values("cluster_id", kind="stable").reset_index(drop=True)
-    params = {"min_containment": min_containment, "min_share": min_share, "size_change": size_change}
+    params = {"min_containment": min_containment, "min_jaccard": min_jaccard, "min_share": min_share,
+              "size_change": size_change}
     return Lineage(ids=dict(sorted(ids.items())), table=table, next_id=number, params=params)
 
 
@@ -347,7 +359,8 @@ def lineage_from_run(previous_run_dir: str | Path, current: Mapping[str, Collect
     current : Mapping[str, Collection[str]]
         Provisional cluster id -> member account ids of this run.
     **kwargs
-        Passed to `match_clusters` (``min_containment``, ``min_share``, ``size_change``, ``next_id``).
+        Passed to `match_clusters` (``min_containment``, ``min_jaccard``, ``min_share``, ``size_change``,
+        ``next_id``).
     """
     run_dir = Path(previous_run_dir)
     previous = read_memberships(run_dir)

@@ -80,6 +80,24 @@ CASES = {
         {"x": "C0001", "y": "C0003"},
         {"C0001": ("continuing", "C0001"), "C0002": ("dissolved", "C0002"), "C0003": ("new", "")},
     ),
+    "small_cluster_absorbed_into_big_one_is_merged": (
+        {"C0001": acc("a", 20), "C0002": acc("b", 3)},
+        {"x": acc("a", 20) | acc("b", 3)},
+        {"x": "C0001"},
+        {"C0001": ("merged", "C0001;C0002")},
+    ),
+    "new_campaign_swallowing_a_small_cluster_is_new": (   # 4 -> 41: Jaccard 0.1, below the floor
+        {"C0001": A10, "C0002": acc("b", 4)},
+        {"x": A10, "y": acc("b", 4) | acc("n", 37)},
+        {"x": "C0001", "y": "C0003"},
+        {"C0001": ("continuing", "C0001"), "C0002": ("dissolved", "C0002"), "C0003": ("new", "")},
+    ),
+    "piece_mostly_made_of_others_is_new": (  # half of C0001 leaves into a cluster mostly made of others
+        {"C0001": acc("a", 20)},
+        {"x": acc("a", 11), "y": acc("a", 9, 11) | acc("n", 30)},
+        {"x": "C0001", "y": "C0002"},
+        {"C0001": ("split", "C0001"), "C0002": ("new", "")},
+    ),
     "first_run": (
         {},
         {"p": acc("a", 3), "q": acc("b", 5)},
@@ -170,6 +188,8 @@ def test_stable_ids_are_unique_and_every_previous_cluster_is_accounted_for():
 def test_bad_thresholds():
     with pytest.raises(ConfigError, match="min_containment"):
         match_clusters({}, {}, min_containment=0)
+    with pytest.raises(ConfigError, match="min_jaccard"):
+        match_clusters({}, {}, min_jaccard=1.5)
     with pytest.raises(ConfigError, match="min_share"):
         match_clusters({}, {}, min_share=0.9)
 
