@@ -1,30 +1,37 @@
 """Read an input bundle into typed DuckDB tables, setting every bad row aside as a reject.
 
-Decisions (docs/input-validation.md says the same at length):
+Decisions (docs/input-validation.md gives each at length):
 
-* One file per table, named ``<table>.csv``, ``.csv.gz``, ``.parquet``, ``.jsonl`` or
-  ``.jsonl.gz``; two candidates for one table, a missing required table (accounts, events)
-  or a missing required column raise :class:`~graphbuild.errors.BundleError` naming the file
-  and column. Other files in the folder are ignored. Column names match after trimming and
-  lower-casing.
-* Everything is read by DuckDB into an on-disk database (so big tables spill to disk): CSV
-  as all-VARCHAR with a fixed RFC 4180 dialect (comma, ``"`` quote and escape, header row),
-  JSON Lines line by line as text, Parquet with native types. The raw reads stay in the
-  database as ``_raw_<table>`` (unknown columns included); typed tables ``accounts``,
-  ``events``, ``payments`` and ``_labels_eval_only`` hold the validated rows in file order.
-* A row whose required field is missing or unparsable, a CSV record that does not parse,
-  a JSON line that is not a JSON object, a later duplicate ``account_id`` in accounts and a
-  row whose ``account_id`` is not an accepted account are rejected (one reject per row, the
-  first problem found). A bad optional field is cleared to NULL and reported (action
-  ``cleared``); the row is kept.
-* Timestamps: ISO 8601 / RFC 3339 (offsets converted, no offset = UTC) or epoch seconds,
-  or native Parquet timestamps; stored as naive UTC. Required timestamps before 2000-01-01
-  or more than one day after ``now`` are rejected; bad optional ones are cleared.
-* IPs: canonical IPv4 dotted quads, IPv6 compressed lower-case, IPv4-mapped IPv6 as IPv4.
-* Lines are 1-based physical lines where the record starts (the header is line 1), computed
-  only for rejected rows; Parquet uses the 1-based row number.
-* ``rows_read = rows_accepted + rows_rejected + outside_window`` for every table; blank
-  lines are not rows.
+* One file per table: ``<table>.csv``, ``.csv.gz``, ``.parquet``, ``.jsonl`` or ``.jsonl.gz``.
+  Two candidates for one table, a missing required table (accounts, events), a missing
+  required column or an unreadable file raise :class:`~graphbuild.errors.BundleError` naming
+  the file (or the expected file names) and the column. Other files are ignored. Column
+  names match after trimming and lower-casing.
+* DuckDB reads everything into an on-disk database (temporary tables spill beside it): CSV
+  all-VARCHAR with a fixed RFC 4180 dialect and DuckDB's ``store_rejects``; JSON Lines as
+  one text value per physical line, then ``json_extract_string``; Parquet with native types.
+  The reads stay as temporary tables ``_raw_<table>`` (unknown columns included); the typed
+  tables ``accounts``, ``events``, ``payments`` and ``_labels_eval_only`` are ordinary
+  tables holding the accepted rows in file order. No Python runs per row: only distinct
+  non-canonical IP strings and the rejected rows reach Python.
+* Rejected (one reject per row, the first problem found): a CSV record that does not parse,
+  a JSON line that is not a JSON object, a missing/blank or unparsable required field, a
+  required timestamp before 2000-01-01 or more than one day after ``now``, a malformed
+  ``events.ip``, a later duplicate ``account_id`` in accounts (and in labels), and a row whose
+  ``account_id`` is not an accepted account. Cleared (field set to NULL, row kept, one
+  entry per field): a bad ``signup_ip``, a bad ``payments.ts``, a negative or non-integer
+  token count.
+* Timestamps: ISO 8601 / RFC 3339 (offsets converted, no offset = UTC), epoch seconds, or
+  native Parquet timestamps; stored as naive UTC TIMESTAMP. IPs: canonical IPv4 dotted quads,
+  IPv6 compressed lower-case, IPv4-mapped IPv6 as IPv4. Ids are trimmed; optional text that
+  is blank becomes NULL.
+* ``line`` is the 1-based physical line where the record starts (the CSV header is line 1;
+  quoted line breaks count), found for rejected rows only by one streaming NumPy pass;
+  Parquet gives the 1-based row number.
+* ``since``/``until`` keep events in ``[since, until)``, accounts created before ``until``
+  that were created in the window or have events in it, and the payments and labels of kept
+  accounts; the rest counts as ``outside_window``, not as rejects. For every table
+  ``rows_read = rows_accepted + rows_rejected + outside_window``; blank lines are not rows.
 """
 
 from __future__ import annotations
@@ -33,7 +40,6 @@ import csv
 import gzip
 import hashlib
 import io
-import re
 import shutil
 import tempfile
 import weakref
@@ -49,7 +55,7 @@ from graphbuild.errors import BundleError
 from graphbuild.ipaddr import IPV4_CANONICAL_REGEX, normalize_ips
 from graphbuild.schema import COLUMNS, REJECT_COLUMNS, REQUIRED_COLUMNS, REQUIRED_TABLES, TABLES
 
-__all__ = ["Bundle", "load_bundle", "LABELS_TABLE", "FORMATS", "EARLIEST", "VALUE_MAX_CHARS"]
+__all__ = ["Bundle", "load_bundle", "discover", "LABELS_TABLE", "FORMATS", "EARLIEST", "FUTURE_GRACE", "VALUE_MAX_CHARS"]
 
 #: name of the typed labels table inside ``Bundle.con``; detection code never reads it
 LABELS_TABLE = "_labels_eval_only"
@@ -470,7 +476,7 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
         f"FROM ({src_lines}) WHERE _text IS NOT NULL AND trim(_text, ' \t\r') <> '' ORDER BY _line"
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE _rawk_{table} AS SELECT _line, json_type(_json) AS _kind FROM {raw}")
-    exists = ", ".join(f"bool_or(json_exists(_json, {_lit('$.' + json_key(c))}))" for c in COLUMNS[table])
+    exists = ", ".join(f"bool_or(json_exists(_json, {_lit('$.' + _json_key(c))}))" for c in COLUMNS[table])
     row = con.execute(
         f"SELECT count(*), {exists} FROM {raw} JOIN _rawk_{table} USING (_line) WHERE _kind = 'OBJECT'"
     ).fetchone()
@@ -483,14 +489,14 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     sel = ["_line - 1 AS _rec", "_line",
            f"CASE WHEN _json IS NULL THEN {_lit(R_JSON)} WHEN _kind <> 'OBJECT' THEN {_lit(R_JSON_OBJ)} END AS _bad",
            "_text AS _badval"]
-    src_map = {c: f"json_extract_string(_json, {_lit('$.' + json_key(c))})" for c in mapping}
+    src_map = {c: f"json_extract_string(_json, {_lit('$.' + _json_key(c))})" for c in mapping}
     sel += _column_exprs(table, mapping, {}, src_map)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw} JOIN _rawk_{table} USING (_line)")
     parse_errors = [(int(l), R_UTF8 if "INVALID" in str(t) else R_JSON, (v or "").strip("\r\n")) for l, v, t in errs]
     return {"format": "jsonl", "parse_errors": parse_errors}
 
 
-def json_key(name: str) -> str:
+def _json_key(name: str) -> str:
     """JSON path step for a key (quoted)."""
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
