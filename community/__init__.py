@@ -1,1 +1,19 @@
-"""community — Leiden communities over the evidence graph, cluster scoring and explanations."""
+"""community — Leiden communities over the evidence graph, cluster scoring, explanations, lineage.
+
+Examples
+--------
+>>> from community import detect, score                         # doctest: +SKIP
+>>> partition = detect(evidence, seed=0)                        # doctest: +SKIP
+>>> report = score(evidence, partition)                         # doctest: +SKIP
+>>> report.clusters.query("flagged")[["cluster_id", "n_accounts", "reasons"]]   # doctest: +SKIP
+"""
+
+from community.clusters import ClusterReport, score
+from community.evaluation import evaluate, layer_purity
+from community.explain import shared_evidence
+from community.leiden import CommunityConfig, Partition, detect
+from community.lineage import Lineage, lineage_from_run, match_clusters
+from community.scoring import ScoringConfig
+
+__all__ = ["CommunityConfig", "Partition", "detect", "ScoringConfig", "ClusterReport", "score",
+           "shared_evidence", "evaluate", "layer_purity", "Lineage", "match_clusters", "lineage_from_run"]
