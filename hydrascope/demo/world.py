@@ -248,15 +248,58 @@ _FILL_P = ("kettle", "desk lamp", "rug", "backpack", "dragon", "robot", "garden"
 _FILL_C = ("Portugal", "Japan", "Canada", "Kenya", "Peru", "Norway", "Vietnam", "Italy", "Mexico", "Australia",
            "Iceland", "Morocco", "Chile", "Greece", "Thailand", "Scotland")
 
-_CHAT_SUBJECTS = ("sourdough bread", "a job interview", "my cat", "learning Rust", "a birthday party", "a wedding toast",
-                  "marathon training", "a cover letter", "a small garden", "a budget spreadsheet", "moving abroad",
-                  "a D&D campaign", "a podcast", "my thesis", "a road trip", "a resume", "tax returns", "a pitch deck",
-                  "a Python script", "a React component", "SQL joins", "Docker networking", "a git rebase",
-                  "an email to my landlord", "a meal plan", "a vegetarian dinner", "a bedtime story", "photography")
-_CHAT_FORMS = ("How do I get started with {s}?", "What are common mistakes with {s}?", "Give me tips for {s}.",
-               "I'm stuck on {s}, any ideas?", "Write a short checklist for {s}.", "What should I know about {s} as a beginner?",
-               "Can you compare two approaches to {s}?", "Help me plan {s} for next week.",
-               "What's a good first step for {s}?", "Explain the basics of {s} in plain words.")
+_CHAT_SUBJECTS = (
+    "sourdough bread", "a job interview", "my cat's diet", "learning Rust", "a birthday party", "a wedding toast",
+    "marathon training", "a cover letter", "a small vegetable garden", "a household budget", "moving abroad",
+    "a D&D campaign", "starting a podcast", "my thesis", "a road trip", "my resume", "filing taxes as a freelancer",
+    "a pitch deck", "a Python script that renames files", "a React component", "SQL joins", "Docker networking",
+    "git rebase", "an email to my landlord", "a weekly meal plan", "a vegetarian dinner", "a bedtime story",
+    "night photography", "learning Japanese", "negotiating a raise", "a kitchen renovation", "training a puppy",
+    "a retirement savings plan", "a wedding speech", "writing a novel", "home espresso", "a first marathon",
+    "public speaking", "an Excel pivot table", "Kubernetes deployments", "unit tests in Java", "CSS grid layouts",
+    "a Bash backup script", "linear regression", "the French Revolution", "photosynthesis", "black holes",
+    "climate change policy", "a chemistry lab report", "a history essay", "calculus limits", "probability puzzles",
+    "a LinkedIn post", "a product launch email", "customer churn analysis", "a small business website",
+    "Instagram captions", "a grant proposal", "a conference talk", "a team retrospective", "onboarding new hires",
+    "a difficult conversation with my boss", "sleep hygiene", "a beginner workout plan", "houseplants",
+    "an aquarium setup", "composting", "solar panels for my house", "buying a used car", "a mortgage refinance",
+    "travel insurance", "a trip to Lisbon", "camping gear", "learning guitar", "music theory", "watercolor painting",
+    "knitting a scarf", "chess openings", "a fantasy football draft", "a science fair project", "a school fundraiser",
+    "a book club discussion", "a eulogy", "a thank-you letter", "a complaint to an airline", "a rental agreement",
+    "data privacy at work", "password managers", "a home network", "a slow laptop", "a Raspberry Pi project",
+    "an Arduino sensor", "3D printing", "a Rust borrow checker error", "a TypeScript type error", "async Python",
+    "a Flask API", "pandas groupby", "a regex for emails", "a memory leak in Node", "a SQL index", "GraphQL schemas",
+    "a CI pipeline", "a terraform module", "AWS costs", "a Go concurrency bug", "C pointers", "Haskell monads",
+    "a job offer comparison", "a career change into UX", "a statistics exam", "a physics homework question",
+    "an organic chemistry mechanism", "a poem about autumn", "a short horror story", "a children's song",
+    "a toast for my parents' anniversary", "a dinner party menu", "gluten-free baking", "fermenting kimchi",
+)
+_CHAT_FORMS = (
+    "How do I get started with {s}", "What are common mistakes with {s}", "Give me tips for {s}",
+    "I'm stuck on {s}, any ideas", "Write a short checklist for {s}", "What should I know about {s} as a beginner",
+    "Can you compare two approaches to {s}", "Help me plan {s}", "What's a good first step for {s}",
+    "Explain the basics of {s} in plain words", "Suggest a few resources for {s}", "Give me a 5-step plan for {s}",
+    "What questions should I ask about {s}", "How long does it take to get good at {s}", "Is it worth the time to do {s}",
+    "Write a short paragraph about {s}", "List pros and cons of {s}", "What do people usually get wrong about {s}",
+    "What tools do I need for {s}", "Can you help me with {s}", "Draft something for {s}", "Brainstorm ideas for {s}",
+    "Give me an example of {s}", "What's the quickest way to handle {s}", "Troubleshoot {s} with me",
+)
+_CHAT_QUALS = (
+    "?", "?", "?", ".", " for a beginner?", " on a tight budget?", " this weekend?", " as a student?",
+    "? Keep it under 100 words.", " with examples?", "? I have about an hour.", "? Be honest.", " - step by step?",
+    " in simple terms?", "? My friend says it's easy but I'm not sure.", "? I tried already and failed.",
+    " for someone in their 40s?", "? Please use a table.", " without spending money?", "? Asking for a friend.",
+    " quickly?", "? thanks", "?? pls", " in 2026?", "? Short answer please.", " for a small team?",
+    "? I'm from Brazil, if that matters.", "? English isn't my first language.", " - what would you do?",
+    "? Give three options.",
+)
+_TAILS = (
+    " I'm using Python 3.11 on Windows.", " This is for a presentation tomorrow.", " Thanks in advance!",
+    " We're on Postgres 15.", " Please be concise.", " I'm a complete beginner.", " Explain it like I'm new to this.",
+    " It's for my team at work.", " Can you also give an example?", " I only need the key points.",
+    " This is urgent, sorry.", " Use British spelling.", " My deadline is Friday.", " Keep the tone friendly.",
+    " Answer in Spanish please.", " I'm on a Mac.", " Don't use any external libraries.", " Use TypeScript.",
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,7 +343,7 @@ _ACC_COLS = {
     "tpl_start": (np.int64, 0), "tpl_len": (np.int64, 1), "p_tpl": (np.float64, 0.0),
     "cas_start": (np.int64, 0), "cas_len": (np.int64, 1), "p_cas": (np.float64, 0.3),
     "c_start": (np.int64, 0), "c_len": (np.int64, 1), "c_win": (np.int64, 1), "c_off": (np.int64, 0),
-    "numtag": (np.int64, 0), "unique": (np.bool_, False),
+    "numtag": (np.int64, 0), "unique": (np.bool_, False), "p_chat": (np.float64, 0.0), "p_tail": (np.float64, 0.0),
     "comp_mu": (np.float64, 5.7), "comp_sigma": (np.float64, 0.8),
 }
 K_INDIVIDUAL, K_HOUSEHOLD, K_STUDENT, K_DEV, K_STAFF, K_INTEGRATOR, K_CAMPAIGN = range(7)
@@ -324,6 +367,11 @@ class _Builder:
         self.tpl_index: dict[tuple[str, str], int] = {}
         self.contents: list[str] = []
         self.numtags = ["", "\n\nid: ", "\n\n#", "\n\nref "]
+        # second content part: "" | chat qualifiers | context tails
+        self.part2 = [""] + list(_CHAT_QUALS) + list(_TAILS)
+        self.quals = (1, len(_CHAT_QUALS))
+        self.tails = (1 + len(_CHAT_QUALS), len(_TAILS))
+        self.chat = (0, 1)
         self.pay: list[dict[str, Any]] = []
         self.fleets: list[dict[str, Any]] = []
         self.dispatch: list[tuple[np.ndarray, np.ndarray]] = []
@@ -508,8 +556,9 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
     maths = [r["text"] for r in benign if r["source"].startswith("gsm8k")]
     tasks = [r["text"] for r in corpus["tasks"]]
     jail = [r["text"] for r in corpus["jailbreak"]]
-    chat = [f.format(s=s) for f in _CHAT_FORMS for s in _CHAT_SUBJECTS]
-    C_GEN = b.content(gen + chat)           # general benign (corpus + short chats)
+    C_GEN = b.content(gen)                  # general benign corpus prompts
+    C_CHAT = b.content([f.format(s=s) for f in _CHAT_FORMS for s in _CHAT_SUBJECTS])  # short chats (+ a qualifier)
+    b.chat = C_CHAT
     C_CODE = b.content(code)
     C_MATH = b.content(maths)
     C_TASK = b.content(tasks)
@@ -626,7 +675,8 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
             key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_DEV,
             tpl_start=tpl_s, tpl_len=tpl_l, p_tpl=p_tpl, cas_start=cas_start, cas_len=cas_len, p_cas=0.2,
             c_start=np.where(is_code, C_CODE[0], C_GEN[0]), c_len=np.where(is_code, C_CODE[1], C_GEN[1]),
-            c_win=60, c_off=rng.integers(0, 10**6, size=n), comp_mu=np.log(420), comp_sigma=0.8)
+            c_win=60, c_off=rng.integers(0, 10**6, size=n), p_chat=0.2, p_tail=0.3, comp_mu=np.log(420),
+            comp_sigma=0.8)
         inst = _instrument_ids(rng, 1)[0]
         b.payments(idx, inst, "card", created + rng.integers(0, 2 * DAY, size=n), country)
 
@@ -690,7 +740,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
             weekday=0.85, weekend=1.0, pool_start=hh_ip_start + hh_of, pool_len=1, sec_start=sec_s, sec_len=sec_l,
             sec_p=sec_p, ua_start=ua_s, ua_len=ua_l, key_base=rng.integers(10**8, 10**9, size=n) * 10,
             cas_start=cas_start, cas_len=cas_len, c_start=C_GEN[0], c_len=C_GEN[1], c_win=80,
-            c_off=rng.integers(0, 10**6, size=n))
+            c_off=rng.integers(0, 10**6, size=n), p_chat=0.55, p_tail=0.2)
         paying = rng.random(nh) < 0.6
         hh_card = _instrument_ids(rng, nh)
         m = paying[hh_of]
@@ -706,12 +756,12 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         ua_s, ua_l = ua_lists(n, 0.05)
         idx = b.add(
             n, kind=K_STUDENT, created=created, email=_personal_emails(b, n), country=cc, signup_ip=ps, tz=tz,
-            sched=S_STUDENT, sess_rate=rng.lognormal(np.log(0.45), 0.6, size=n), sess_len=3.5,
+            sched=S_STUDENT, sess_rate=rng.lognormal(np.log(0.6), 0.6, size=n), sess_len=3.5,
             gap=rng.uniform(60, 300, size=n), weekday=1.0, weekend=0.7, pool_start=ps, pool_len=pl,
             sec_start=sec_s, sec_len=sec_l, sec_p=sec_p, ua_start=ua_s, ua_len=ua_l,
             key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_STUDENT, tpl_start=stu_start,
             tpl_len=stu_len, p_tpl=0.85, p_cas=0.0, c_start=C_MATH[0], c_len=C_MATH[1], c_win=120,
-            c_off=rng.integers(0, 10**6, size=n), comp_mu=np.log(600), comp_sigma=0.4)
+            c_off=rng.integers(0, 10**6, size=n), p_chat=0.05, comp_mu=np.log(600), comp_sigma=0.4)
         personal_payments(idx, created, cc, 0.1, 0.03, 0.0)
 
     # --- benign: hobbyist developers on busy cloud /24s --------------------------------------------
@@ -733,7 +783,8 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
             ua_start=ua_s, ua_len=ua_l, n_keys=rng.integers(1, 4, size=n),
             key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_DEV,
             tpl_start=b.lst(pop_ids)[0], tpl_len=len(pop_ids), p_tpl=0.1, cas_start=cas_start, cas_len=cas_len,
-            c_start=C_CODE[0], c_len=C_CODE[1], c_win=80, c_off=rng.integers(0, 10**6, size=n))
+            c_start=C_CODE[0], c_len=C_CODE[1], c_win=80, c_off=rng.integers(0, 10**6, size=n), p_chat=0.1,
+            p_tail=0.3)
         personal_payments(idx, created, cc, 0.6, 0.05, 0.03)
 
     # --- benign: individuals (the rest) ------------------------------------------------------------
@@ -762,7 +813,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
             n_keys=rng.integers(1, 3, size=n), key_base=rng.integers(10**8, 10**9, size=n) * 10,
             model_prof=P_CONSUMER, tpl_start=pop_s, tpl_len=pop_l, p_tpl=np.where(uses_pop, 0.35, 0.0),
             cas_start=cas_start, cas_len=cas_len, p_cas=0.3, c_start=C_GEN[0], c_len=C_GEN[1],
-            c_win=rng.integers(30, 200, size=n), c_off=rng.integers(0, 10**6, size=n))
+            c_win=rng.integers(30, 200, size=n), c_off=rng.integers(0, 10**6, size=n), p_chat=0.5, p_tail=0.25)
         personal_payments(idx, created, cc)
 
     # --- campaigns -------------------------------------------------------------------------------
@@ -772,12 +823,27 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
     b.hostile_content = C_HOSTILE
 
 
+#: wording swaps a campaign's operator may or may not use (decided per campaign by the seed)
+_SWAPS = (("step by step", "step-by-step"), ("Think", "Reason"), ("Problem", "Question"), ("problem", "question"),
+          ("reasoning", "thinking"), ("detailed", "thorough"), ("final answer", "final result"),
+          ("Show all", "Include all"), ("explain", "describe"), ("complete", "full"), ("carefully", "methodically"),
+          ("Solve", "Work out"), ("every", "each"), ("\n\n", "\n"))
+
+
 def _pick_tpls(b: _Builder, bank: str, n_pre: int, n_suf: int) -> tuple[int, int]:
+    """Register a campaign's wrappers: a seeded subset of a bank, reworded by seeded swaps."""
     rng = b.rng
     pres, sufs = _COT_BANKS[bank]
     pi = rng.choice(len(pres), size=min(n_pre, len(pres)), replace=False)
     si = rng.choice(len(sufs), size=min(n_suf, len(sufs)), replace=False)
-    return b.lst([b.tpl(pres[i], sufs[j]) for i in sorted(pi) for j in sorted(si)])
+    swaps = [sw for sw, u in zip(_SWAPS, rng.random(len(_SWAPS))) if u < 0.4]
+
+    def vary(text: str) -> str:
+        for old, new in swaps:
+            text = text.replace(old, new)
+        return text
+
+    return b.lst([b.tpl(vary(pres[i]), vary(sufs[j])) for i in sorted(pi) for j in sorted(si)])
 
 
 def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
@@ -1101,6 +1167,14 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
     cl = A["c_len"][ev_acc]
     win = np.minimum(A["c_win"][ev_acc], cl)
     content = A["c_start"][ev_acc] + (A["c_off"][ev_acc] + (rng.random(m) * win).astype(np.int64)) % cl
+    # people also type short chats of their own ("<ask> <subject><qualifier>") and add context tails
+    u_c = rng.random(m)
+    is_chat = u_c < A["p_chat"][ev_acc]
+    r2 = rng.random(m)
+    content = np.where(is_chat, b.chat[0] + (r2 * b.chat[1]).astype(np.int64), content)
+    r3 = rng.random(m)
+    part2 = np.where(is_chat, b.quals[0] + (r3 * b.quals[1]).astype(np.int64),
+                     np.where(r3 < A["p_tail"][ev_acc], b.tails[0] + (r2 * b.tails[1]).astype(np.int64), 0))
     numtag = A["numtag"][ev_acc]
     num = rng.integers(100000, 1000000, size=m)
     # campaigns with `unique` never repeat a (template, content) pair while the space lasts
@@ -1124,7 +1198,7 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
                 hit = rng.choice(pool, size=min(k, len(pool)), replace=False)
                 content[hit] = hs + np.arange(len(hit)) % hl
     return {"acc": ev_acc, "ts": ev_ts, "ip": ip, "ua": ua, "key": keyi, "model": model, "tpl": tpl,
-            "content": content, "numtag": numtag, "num": num}
+            "content": content, "part2": part2, "numtag": numtag, "num": num}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1284,6 +1358,8 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     pre_arr = pa.array([p for p, _ in b.tpls], pa.string())
     suf_arr = pa.array([s for _, s in b.tpls], pa.string())
     con_arr = pa.array(b.contents, pa.string())
+    p2_arr = pa.array(b.part2, pa.string())
+    p2_len = np.array([len(t) for t in b.part2])
     tag_arr = pa.array(b.numtags, pa.string())
     pre_len = np.array([len(p) for p, _ in b.tpls]) + np.array([len(s) for _, s in b.tpls])
     con_len = np.array([len(c) for c in b.contents])
@@ -1318,7 +1394,7 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     ev_schema = pa.schema([("account_id", pa.string()), ("ts", ts_type), ("ip", pa.string()),
                            ("user_agent", pa.string()), ("api_key_id", pa.string()), ("model", pa.string()),
                            ("prompt", pa.string()), ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64())])
-    plen = pre_len[ev["tpl"]] + con_len[ev["content"]] + np.where(ev["numtag"] > 0, tag_len[ev["numtag"]] + 6, 0)
+    plen = pre_len[ev["tpl"]] + con_len[ev["content"]] + p2_len[ev["part2"]] + np.where(ev["numtag"] > 0, tag_len[ev["numtag"]] + 6, 0)
     ptok = np.ceil(plen / 3.8 * rng.uniform(0.92, 1.08, size=m)).astype(np.int64) + 7
     ctok = np.clip(rng.lognormal(A["comp_mu"][ev["acc"]], A["comp_sigma"][ev["acc"]]), 1, 8192).astype(np.int64)
     w = _TableWriter(out / ("events" + ext), fmt, ev_schema)
@@ -1333,7 +1409,7 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
         tag = ev["numtag"][e]
         numstr = pc.if_else(pa.array(tag > 0), pc.cast(pa.array(ev["num"][e]), pa.string()), pa.scalar(""))
         prompt = pc.binary_join_element_wise(pre_arr.take(tpl), con_arr.take(pa.array(ev["content"][e])),
-                                             suf_arr.take(tpl), tag_arr.take(pa.array(tag)), numstr, "")
+                                             p2_arr.take(pa.array(ev["part2"][e])), suf_arr.take(tpl), tag_arr.take(pa.array(tag)), numstr, "")
         keys = pc.binary_join_element_wise(pa.scalar("key_"), pc.cast(pa.array(ev["key"][e]), pa.string()), "")
         tbl = pa.table({
             "account_id": ids_arr.take(pa.array(ev["acc"][e])),
