@@ -412,3 +412,69 @@ def test_demo_report_renders_in_chromium(demo_windows, tmp_path):
         assert visit.clean, visit.problems()
         n_img = visit.page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth === 800).length")
         assert n_img == 3
+
+
+# --- scripts/hydrascope-periodic ----------------------------------------------------------------------
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "hydrascope-periodic"
+
+
+def _periodic(*args, env_extra=None):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, HYDRASCOPE=f"{sys.executable} -m hydrascope",
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.update(env_extra or {})
+    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def test_periodic_script_dry_run_plans_window_previous_and_pruning(tmp_path):
+    runs, bundle = tmp_path / "runs", tmp_path / "bundle"
+    bundle.mkdir()
+    for name in ("2026-11-03T0000Z", "2026-11-04T0000Z"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "run.json").write_text("{}")
+    (runs / "keep-me").mkdir()
+    r = _periodic("--bundle", bundle, "--runs", runs, "--until", "2026-11-05T00:00:00Z", "--keep", "2",
+                  "--evidence", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "window 2026-11-04T00:00:00Z → 2026-11-05T00:00:00Z" in out
+    assert f"--out {runs}/.incomplete-2026-11-05T0000Z --since 2026-11-04T00:00:00Z --until 2026-11-05T00:00:00Z" in out
+    assert f"--previous {runs}/2026-11-04T0000Z" in out
+    assert f"evidence {runs}/2026-11-05T0000Z --flagged --out {runs}/2026-11-05T0000Z/evidence" in out
+    assert out.rstrip().count("--history") == 1
+    assert f"--history {runs}/2026-11-04T0000Z\n" in out      # the trend covers the runs that are kept
+    assert f"rm -rf -- {runs}/2026-11-03T0000Z" in out and "keep-me" not in out
+    assert sorted(p.name for p in runs.iterdir()) == ["2026-11-03T0000Z", "2026-11-04T0000Z", "keep-me"]
+    r = _periodic("--bundle", bundle, "--runs", runs, "--until", "2026-11-05T00:00:00Z", "--keep", "0", "--dry-run")
+    assert f"--history {runs}/2026-11-03T0000Z {runs}/2026-11-04T0000Z\n" in r.stdout and "rm -rf" not in r.stdout
+    r = _periodic("--bundle", bundle, "--runs", runs, "--window", "5x")
+    assert r.returncode == 2 and "--window" in r.stderr
+
+
+def test_periodic_script_runs_reports_and_keeps_the_last_runs(tmp_path):
+    from hydrascope.demo.world import generate_world
+
+    world, runs = tmp_path / "world", tmp_path / "runs"
+    generate_world(world, n_accounts=400, days=9, seed=1, start="2026-10-01")
+    for until in ("2026-10-04", "2026-10-07", "2026-10-10"):
+        r = _periodic("--bundle", world, "--runs", runs, "--window", "3d", "--until", f"{until}T00:00:00Z",
+                      "--keep", "2", "--no-site")
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) == [
+        "2026-10-07T0000Z", "2026-10-10T0000Z", "latest"]
+    assert os.readlink(runs / "latest") == "2026-10-10T0000Z"
+    last = runs / "2026-10-10T0000Z"
+    assert (last / "lineage.csv").is_file()
+    assert json.loads((last / "run.json").read_text())["window"]["since"].startswith("2026-10-07T00:00:00")
+    facts = json.loads((last / "report.json").read_text())
+    assert facts["changes"]["source"] == "lineage.csv"
+    assert [t["name"] for t in facts["trend"]] == ["2026-10-07T0000Z", "2026-10-10T0000Z"]
+    assert (last / "report.html").is_file() and (last / "report.csv").is_file()
+    # the same window again is a no-op
+    r = _periodic("--bundle", world, "--runs", runs, "--window", "3d", "--until", "2026-10-10T00:00:00Z")
+    assert r.returncode == 0 and "nothing to do" in r.stdout
