@@ -805,13 +805,24 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         ua_s[rare], ua_l[rare] = rs, 1
         pop_s, pop_l = b.lst(pop_ids)
         uses_pop = rng.random(n) < 0.3
+        tpl_s = np.full(n, pop_s, dtype=np.int64)
+        tpl_l = np.full(n, pop_l, dtype=np.int64)
+        p_tpl = np.where(uses_pop, 0.35, 0.0)
+        # curious people paste jailbreak prompts found online (the same ones operators use)
+        curious = np.flatnonzero(rng.random(n) < 0.02)
+        if len(curious):
+            jb = np.array([b.tpl(*_jailbreak_wrapper(t)) for t in jail])
+            s0, _ = b.lst(jb[rng.integers(0, len(jb), size=2 * len(curious))])
+            tpl_s[curious] = s0 + 2 * np.arange(len(curious))
+            tpl_l[curious] = 2
+            p_tpl[curious] = rng.uniform(0.05, 0.25, size=len(curious))
         idx = b.add(
             n, kind=K_INDIVIDUAL, created=created, email=_personal_emails(b, n), country=cc, signup_ip=ps, tz=tz,
             sched=S_PERSONAL, sess_rate=rng.lognormal(np.log(0.32), 0.9, size=n), sess_len=2.5,
             gap=rng.uniform(30, 240, size=n), weekday=0.85, weekend=1.0, pool_start=ps, pool_len=pl,
             sec_start=sec_s, sec_len=sec_l, sec_p=sec_p, ua_start=ua_s, ua_len=ua_l,
             n_keys=rng.integers(1, 3, size=n), key_base=rng.integers(10**8, 10**9, size=n) * 10,
-            model_prof=P_CONSUMER, tpl_start=pop_s, tpl_len=pop_l, p_tpl=np.where(uses_pop, 0.35, 0.0),
+            model_prof=P_CONSUMER, tpl_start=tpl_s, tpl_len=tpl_l, p_tpl=p_tpl,
             cas_start=cas_start, cas_len=cas_len, p_cas=0.3, c_start=C_GEN[0], c_len=C_GEN[1],
             c_win=rng.integers(30, 200, size=n), c_off=rng.integers(0, 10**6, size=n), p_chat=0.5, p_tail=0.25)
         personal_payments(idx, created, cc)
@@ -969,16 +980,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     own = _hosts(rng, np.repeat((vpn_exits[: len(vpn_exits) // 2] >> 8) << 8, 4))
     pool = np.concatenate([vpn_exits, own])
     ps = b.ips(pool)
-    wrappers = []
-    for j in rng.choice(len(jail), size=5, replace=False):
-        text = jail[int(j)]
-        for ph in ("[INSERT PROMPT HERE]", "[PROMPT]", "{prompt}"):
-            if ph in text:
-                pre, _, suf = text.partition(ph)
-                break
-        else:
-            pre, suf = text + "\n\n", ""
-        wrappers.append(b.tpl(pre, suf))
+    wrappers = [b.tpl(*_jailbreak_wrapper(jail[int(j)])) for j in rng.choice(len(jail), size=5, replace=False)]
     ts_, tl_ = b.lst(wrappers)
     cc, _ = _countries(rng, n)
     uas = list(np.asarray(infra["browsers"])[rng.choice(len(infra["browsers"]), 4, replace=False)])
@@ -1065,6 +1067,15 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     fleet("camp_card_ring", "ring", "Card ring: prepaid cards passed around in a chain, each account on its own "
           "residential IP with its own browser, working the operator's office hours (UTC+3) whatever country it "
           "declares, templated step-by-step code/maths prompts.", ["instrument", "template", "time_window"], idx)
+
+
+def _jailbreak_wrapper(text: str) -> tuple[str, str]:
+    """Split a jailbreak prompt at its placeholder into (prefix, suffix), or append the request."""
+    for ph in ("[INSERT PROMPT HERE]", "[PROMPT]", "{prompt}"):
+        if ph in text:
+            pre, _, suf = text.partition(ph)
+            return pre, suf
+    return text + "\n\n", ""
 
 
 def _home(b: _Builder, n: int):
@@ -1197,8 +1208,11 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
             if len(pool):
                 hit = rng.choice(pool, size=min(k, len(pool)), replace=False)
                 content[hit] = hs + np.arange(len(hit)) % hl
-    return {"acc": ev_acc, "ts": ev_ts, "ip": ip, "ua": ua, "key": keyi, "model": model, "tpl": tpl,
-            "content": content, "part2": part2, "numtag": numtag, "num": num}
+    # compact dtypes: the event arrays are the bulk of the memory at scale
+    return {"acc": ev_acc.astype(np.int32), "ts": ev_ts, "ip": ip.astype(np.int32), "ua": ua.astype(np.int32),
+            "key": keyi, "model": model.astype(np.int8), "tpl": tpl.astype(np.int32),
+            "content": content.astype(np.int32), "part2": part2.astype(np.int16), "numtag": numtag.astype(np.int8),
+            "num": num.astype(np.int32)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1488,6 +1502,8 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
                         ("campaign", K_CAMPAIGN))},
         "campaigns": campaigns,
         "benign_orgs": sorted(b.benign_orgs),
+        "benign_org_sizes": {str(o): int(c) for o, c in zip(*np.unique(
+            A["org"][np.isin(A["kind"], (K_STAFF, K_INTEGRATOR))].astype(str), return_counts=True))},
         "models": list(_MODELS),
     }
     (out / "world.json").write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
