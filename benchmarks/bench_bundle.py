@@ -23,6 +23,7 @@ def write_bundle(folder: Path, n_events: int, n_accounts: int, fmt: str, bad_eve
     """Write accounts and events in ``fmt`` with DuckDB (no Python per row)."""
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")
     ext = FORMATS[fmt]
     opts = {
         "csv": "(FORMAT csv, HEADER true)", "csv.gz": "(FORMAT csv, HEADER true, COMPRESSION gzip)",

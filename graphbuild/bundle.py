@@ -513,18 +513,22 @@ def _epoch_expr(num: str) -> str:
             f"ELSE timezone('UTC', to_timestamp({num})) END")
 
 
-def _text_ts_expr(text: str) -> str:
-    """TIMESTAMP (naive UTC) from ISO 8601 / RFC 3339 text or epoch-second text."""
-    t = f"trim({text})"
+def _text_ts_expr(t: str) -> str:
+    """TIMESTAMP (naive UTC) from trimmed ISO 8601 / RFC 3339 or epoch-second text ``t``.
+
+    The common ISO forms go through one TRY_CAST; only what fails it is tried as epoch
+    seconds, then as ISO with a lower-case ``t``/``z`` or a space before the offset.
+    """
     num = f"TRY_CAST({t} AS DOUBLE)"
     iso = (f"regexp_replace(regexp_replace(regexp_replace({t}, '^(\\d{{4}}-\\d\\d-\\d\\d)[tT ]', '\\1 '), "
            f"'[zZ]$', '+00:00'), ' ([+-]\\d\\d(:?\\d\\d)?)$', '\\1')")
-    return (f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL "
-            f"WHEN regexp_full_match({t}, '[+-]?\\d+(\\.\\d*)?([eE][+-]?\\d+)?') THEN {_epoch_expr(num)} "
-            f"ELSE timezone('UTC', TRY_CAST({iso} AS TIMESTAMPTZ)) END")
+    return (f"coalesce(timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ)), "
+            f"CASE WHEN regexp_full_match({t}, '[+-]?\\d+(\\.\\d*)?([eE][+-]?\\d+)?') THEN {_epoch_expr(num)} "
+            f"ELSE timezone('UTC', TRY_CAST({iso} AS TIMESTAMPTZ)) END)")
 
 
-def _native_ts_expr(col: str, sqltype: str) -> str:
+def _native_ts_expr(col: str, sqltype: str) -> str | None:
+    """TIMESTAMP (naive UTC) from a native Parquet column, or None when it is text to parse."""
     t = sqltype.upper()
     if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
         return f"timezone('UTC', {col})"
@@ -533,11 +537,14 @@ def _native_ts_expr(col: str, sqltype: str) -> str:
     if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
              "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE") or t.startswith("DECIMAL"):
         return _epoch_expr(f"CAST({col} AS DOUBLE)")
-    return _text_ts_expr(f"CAST({col} AS VARCHAR)")
+    return None
 
 
 def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None = None) -> list[str]:
-    """For each expected column: ``c`` as VARCHAR text and, for timestamps, ``c__ts``."""
+    """For each expected column: ``c`` as VARCHAR text and, for timestamps, ``c__ts``.
+
+    ``c__ts`` is the native timestamp of a Parquet column, else NULL (the text is parsed later).
+    """
     out = []
     for c, kind in _KINDS[table].items():
         if c in mapping:
@@ -547,13 +554,10 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
             src, text = "NULL", "CAST(NULL AS VARCHAR)"
         out.append(f"{text} AS {_ident(c)}")
         if kind == "ts":
-            if c not in mapping:
-                expr = "CAST(NULL AS TIMESTAMP)"
-            elif types and mapping[c] in types:
+            expr = None
+            if c in mapping and types and mapping[c] in types:
                 expr = _native_ts_expr(src, types[mapping[c]])
-            else:
-                expr = _text_ts_expr(text)
-            out.append(f"{expr} AS {_ident(c + '__ts')}")
+            out.append(f"{expr or 'CAST(NULL AS TIMESTAMP)'} AS {_ident(c + '__ts')}")
     return out
 
 
@@ -587,67 +591,84 @@ def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
 def _normalise(con, table: str, now_lit: str) -> list[str]:
     """Create ``_p_<table>`` (parsed values, materialised once) and the view ``_n_<table>``.
 
-    ``_n_<table>`` has, per column ``c``: ``c__raw`` (text as read), ``c`` (normalised value,
-    NULL when blank or bad), ``c__why`` (problem or NULL); and per row ``_wcol``, ``_why``,
-    ``_wval``: the first problem of a required column (or of the JSON line). Returns the
-    optional columns that can be cleared.
+    ``_n_<table>`` has, per column ``c``: ``c__raw`` (text as read, for checked columns),
+    ``c`` (normalised value, NULL when blank or bad), ``c__why`` (problem or NULL); and per row
+    ``_known`` (account_id is an accepted account), ``_wcol``, ``_why``, ``_wval``: the first
+    problem of the record or of a required column. Returns the optional columns that can be
+    cleared.
     """
     kinds = _KINDS[table]
     required = REQUIRED_COLUMNS[table]
-    parse = ["s._rec", "s._line", "s._bad", "s._badval"]   # expensive work, done once
-    sel = ["_rec", "_line", "_bad", "_badval", "_known"]    # cheap checks on parsed values
+    # three stacked projections so that each trim / cast / regex runs once per value
+    a = ["s._rec", "s._line", "s._bad", "s._badval"]          # A: trims
+    b = ["a.*"]                                              # B: casts, regexes, joins
+    cfin = ["_rec", "_line", "_bad", "_badval", "_known"]    # C: what _p keeps
     joins = []
     if table == "accounts":
-        parse.append("TRUE AS _known")
+        b.append("TRUE AS _known")
     else:  # is the account an accepted account? (accounts are done first)
-        joins.append("LEFT JOIN _first_accounts _fa ON _fa.account_id = trim(s.account_id)")
-        parse.append("(_fa.account_id IS NOT NULL) AS _known")
+        joins.append("LEFT JOIN _first_accounts _fa ON _fa.account_id = a.account_id__t")
+        b.append("(_fa.account_id IS NOT NULL) AS _known")
+    sel = ["_rec", "_line", "_bad", "_badval", "_known"]    # view: cheap checks on parsed values
     problems, clears = [], []
     for c, kind in kinds.items():
         ci, raw, v, blank = _ident(c), _ident(c + "__raw"), _ident(c + "__v"), _ident(c + "__blank")
-        t = f"trim(s.{ci})"
-        if kind in ("id", "ts", "ip", "int"):   # text as read, for reject values (not for long free text)
-            parse.append(f"s.{ci} AS {raw}")
+        tt, x = _ident(c + "__t"), _ident(c + "__x")
+        if kind == "text":
+            a.append(f"s.{ci} AS {x}")
+            a.append(f"(s.{ci} IS NULL OR trim(s.{ci}) = '') AS {blank}")
+            b.append(f"CASE WHEN NOT {blank} THEN {x} END AS {v}")
+            cfin += [blank, v]
+        else:
+            a.append(f"trim(s.{ci}) AS {tt}")
+            cfin.append(f"({tt} IS NULL OR {tt} = '') AS {blank}")
+        if kind in ("id", "ts", "ip", "int"):   # text as read, for reject values
+            a.append(f"s.{ci} AS {raw}")
+            cfin.append(raw)
             sel.append(raw)
-        parse.append(f"({t} IS NULL OR {t} = '') AS {blank}")
         missing = _lit(R_MISSING) if c in required else "NULL"
         if kind == "id":
-            parse.append(f"NULLIF({t}, '') AS {v}")
+            b.append(f"NULLIF({tt}, '') AS {v}")
             why = f"CASE WHEN {blank} THEN {missing} END"
         elif kind == "ts":
-            parse.append(f"s.{_ident(c + '__ts')} AS {v}")
+            a.append(f"s.{_ident(c + '__ts')} AS {_ident(c + '__nat')}")
+            b.append(f"coalesce({_ident(c + '__nat')}, {_text_ts_expr(tt)}) AS {v}")
             why = (f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_TS)} "
                    f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ip":
             alias = f"_ip_{c}"
-            joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = {t}")
-            parse.append(f"CASE WHEN regexp_full_match({t}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {t} ELSE {alias}.norm END AS {v}")
+            joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = a.{tt}")
+            b.append(f"CASE WHEN regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {tt} ELSE {alias}.norm END AS {v}")
             why = f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_IP)} END"
         elif kind == "int":
-            dbl = f"TRY_CAST({t} AS DOUBLE)"
-            parse.append(f"CASE WHEN regexp_full_match({t}, '\\+?\\d{{1,18}}') THEN CAST({t} AS BIGINT) "
-                         f"WHEN {dbl} >= 0 AND {dbl} < 9e18 AND {dbl} = floor({dbl}) THEN CAST({dbl} AS BIGINT) END AS {v}")
-            parse.append(f"coalesce({dbl} < 0, false) AS {_ident(c + '__neg')}")
+            d = _ident(c + "__d")
+            b.append(f"TRY_CAST({tt} AS DOUBLE) AS {d}")
+            cfin.append(f"CASE WHEN {d} >= 0 AND {d} < 9e18 AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END AS {v}")
+            cfin.append(f"coalesce({d} < 0, false) AS {_ident(c + '__neg')}")
             why = (f"CASE WHEN {blank} OR {v} IS NOT NULL THEN NULL "
                    f"WHEN {_ident(c + '__neg')} THEN {_lit(R_NEG)} ELSE {_lit(R_INT)} END")
         elif kind == "lower":
-            parse.append(f"NULLIF(lower({t}), '') AS {v}")
+            b.append(f"NULLIF(lower({tt}), '') AS {v}")
             why = "NULL"
         elif kind == "upper":
-            parse.append(f"NULLIF(upper({t}), '') AS {v}")
+            b.append(f"NULLIF(upper({tt}), '') AS {v}")
             why = "NULL"
-        else:  # free text kept verbatim unless blank
-            parse.append(f"CASE WHEN {t} = '' THEN NULL ELSE s.{ci} END AS {v}")
+        else:
             why = "NULL"
+        if kind in ("id", "ts", "ip", "lower", "upper"):
+            cfin.append(v)
         sel.append(f"{why} AS {_ident(c + '__why')}")
         sel.append(f"CASE WHEN ({why}) IS NULL THEN {v} END AS {ci}")
         if c in required:
             problems.append(c)
         elif why != "NULL":
             clears.append(c)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _p_{table} AS SELECT {', '.join(parse)} FROM _src_{table} s {' '.join(joins)}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _p_{table} AS SELECT {', '.join(cfin)} FROM ("
+        f"SELECT {', '.join(b)} FROM (SELECT {', '.join(a)} FROM _src_{table} s) a {' '.join(joins)})"
+    )
     con.execute(f"CREATE OR REPLACE TEMP VIEW _n0_{table} AS SELECT {', '.join(sel)} FROM _p_{table}")
-    # first problem wins: the JSON line itself, then required columns in schema order
+    # first problem wins: the record itself, then required columns in schema order
     col_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_lit(c)}" for c in problems)
     why_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__why')}" for c in problems)
     val_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')}" for c in problems)
