@@ -297,6 +297,9 @@ def demo_windows(tmp_path_factory):
     w1, w2 = root / "runs" / "w1", root / "runs" / "w2"
     run(world, w1, RunConfig(since=_iso(DEMO_START), until=_iso(half), site=False))
     run(world, w2, RunConfig(since=_iso(half), until=_iso(end), site=False), previous=w1)
+    from exporters.evidence import build_packages
+
+    build_packages(w2, w2 / "evidence", flagged=True)
     return world, w1, w2
 
 
@@ -388,7 +391,7 @@ def read_memberships_(run_dir: Path) -> dict[str, frozenset]:
 
 def test_demo_report_over_windows(demo_windows, tmp_path):
     world, w1, w2 = demo_windows
-    out = write_report(w2, tmp_path / "report.html", history=[w1])
+    out = write_report(w2, tmp_path / "a" / "report.html", history=[w1])
     facts = json.loads(out.json.read_text())
     assert facts["changes"]["source"] == "lineage.csv"
     assert facts["changes"]["counts"]["new"] >= 1
@@ -397,7 +400,11 @@ def test_demo_report_over_windows(demo_windows, tmp_path):
     assert facts["headline"]["flagged_requests"] > 0
     flagged = pd.read_csv(w2 / "clusters.csv", dtype=str, keep_default_na=False)
     assert facts["headline"]["flagged_clusters"] == int((flagged["flagged"] == "true").sum())
-    assert write_report(w2, tmp_path / "again" / "report.html", history=[w1]).html.read_bytes() == out.html.read_bytes()
+    assert write_report(w2, tmp_path / "b" / "report.html", history=[w1]).html.read_bytes() == out.html.read_bytes()
+    # every flagged cluster links to its evidence package, relative to the report
+    top = facts["top_flagged"]
+    assert top and all(c["evidence_package"] for c in top)
+    assert all((out.html.parent / c["evidence_package"]).resolve().is_file() for c in top)
 
 
 @pytest.mark.browser
@@ -412,6 +419,8 @@ def test_demo_report_renders_in_chromium(demo_windows, tmp_path):
         assert visit.clean, visit.problems()
         n_img = visit.page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth === 800).length")
         assert n_img == 3
+        hrefs = visit.page.evaluate("[...document.querySelectorAll('#top-flagged a')].map(a => a.href)")
+        assert hrefs and all(h.startswith("file://") and h.endswith(".zip") for h in hrefs)
 
 
 # --- scripts/hydrascope-periodic ----------------------------------------------------------------------
