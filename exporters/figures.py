@@ -52,7 +52,10 @@ def _text(value, limit: int = 80) -> str:
 
 def timeline_png(activity_df: pd.DataFrame, *, title: str | None = None,
                  width: float = 8.0, height: float = 3.0) -> bytes:
-    """Draw a cluster's activity over time: requests per hour (bars) and sign-ups (line).
+    """Draw a cluster's activity over time: requests per hour (filled) and sign-ups (line).
+
+    The time axis covers the hours with requests (sign-ups outside that window are counted in
+    the legend); windows longer than 60 days are drawn per day instead of per hour.
 
     Parameters
     ----------
@@ -90,21 +93,39 @@ def timeline_png(activity_df: pd.DataFrame, *, title: str | None = None,
             "requests": pd.to_numeric(df.get("requests", 0), errors="coerce").fillna(0).to_numpy(),
             "signups": pd.to_numeric(df.get("signups", 0), errors="coerce").fillna(0).to_numpy(),
         }).groupby("hour", sort=True).sum()
-        # fill in silent hours so the step outline drops to zero between bursts
-        full = pd.date_range(frame.index[0], frame.index[-1] + pd.Timedelta(hours=1), freq="h")
+        # show the window in which requests were made (sign-ups of old accounts can be years
+        # earlier); sign-ups outside it are counted in the legend
+        active = frame.index[frame["requests"] > 0]
+        if len(active):
+            lo = active[0] - pd.Timedelta(hours=12)
+            hi = active[-1] + pd.Timedelta(hours=12)
+        else:
+            lo, hi = frame.index[0], frame.index[-1]
+        outside = int(frame.loc[(frame.index < lo) | (frame.index > hi), "signups"].sum())
+        frame = frame.loc[(frame.index >= lo) & (frame.index <= hi)]
+        daily = (hi - lo) > pd.Timedelta(days=60)
+        unit = "day" if daily else "hour"
+        if daily:
+            frame = frame.resample("D").sum()
+            lo, hi = lo.floor("D"), hi.floor("D")
+        # fill in silent periods so the step outline drops to zero between bursts
+        step = "D" if daily else "h"
+        full = pd.date_range(lo.floor(step), hi.floor(step) + pd.Timedelta(1, unit=step), freq=step)
         frame = frame.reindex(full, fill_value=0)
         x = mdates.date2num(frame.index.to_pydatetime())
         ax.fill_between(x, frame["requests"].to_numpy(), step="post", color=LAYER_COLORS["network"],
-                        alpha=0.85, linewidth=0, label="requests per hour")
+                        alpha=0.85, linewidth=0, label=f"requests per {unit}")
         ax.set_ylim(bottom=0)
-        ax.set_ylabel("requests / hour")
+        ax.set_xlim(x[0], x[-1])
+        ax.set_ylabel(f"requests / {unit}")
         ax2 = ax.twinx()
         ax2.step(x, frame["signups"].to_numpy(), where="post", color=_ACCOUNT_COLOR, linewidth=1.2,
-                 label="sign-ups per hour")
-        ax2.set_ylabel("sign-ups / hour")
+                 label=f"sign-ups per {unit}")
+        ax2.set_ylabel(f"sign-ups / {unit}")
         ax2.set_ylim(bottom=0)
         handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-        ax.legend(handles, ["requests per hour", "sign-ups per hour"], loc="upper left", fontsize=8,
+        signup_label = f"sign-ups per {unit}" + (f" ({outside} outside this window)" if outside else "")
+        ax.legend(handles, [f"requests per {unit}", signup_label], loc="upper left", fontsize=8,
                   frameon=False)
         locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(locator)
@@ -180,7 +201,7 @@ def cluster_graph_png(links_df: pd.DataFrame, *, members: Iterable[str] | None =
         g.es["weight"] = [float(w) for w in pair.to_numpy()]
         from exporters.site.layout import layout_positions
 
-        pos = layout_positions(g, seed=seed, method="fr" if len(nodes) <= 1500 else "drl")
+        pos = layout_positions(g, seed=seed, weights="weight")
         from matplotlib.collections import LineCollection
 
         wmax = float(links["weight"].max()) if len(links) else 1.0
