@@ -177,6 +177,11 @@ def _ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
+def _trim(expr: str) -> str:
+    """SQL: ``expr`` without leading/trailing spaces, tabs, CRs and LFs (DuckDB's trim strips spaces only)."""
+    return f"trim({expr}, ' \t\r\n')"
+
+
 def _suffix(name: str) -> str | None:
     lower = name.lower()
     for suf in (".csv.gz", ".jsonl.gz", ".csv", ".parquet", ".jsonl"):
@@ -473,7 +478,7 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     raw = f"_raw_{table}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT _line, _text, CASE WHEN json_valid(_text) THEN _text END AS _json "
-        f"FROM ({src_lines}) WHERE _text IS NOT NULL AND trim(_text, ' \t\r') <> '' ORDER BY _line"
+        f"FROM ({src_lines}) WHERE _text IS NOT NULL AND {_trim('_text')} <> '' ORDER BY _line"
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE _rawk_{table} AS SELECT _line, json_type(_json) AS _kind FROM {raw}")
     exists = ", ".join(f"bool_or(json_exists(_json, {_lit('$.' + _json_key(c))}))" for c in COLUMNS[table])
@@ -566,7 +571,7 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
 
 
 def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
-    parts = [f"SELECT DISTINCT trim({_ident(col)}) AS v FROM _src_{t}" for t, col in sources]
+    parts = [f"SELECT DISTINCT {_trim(_ident(col))} AS v FROM _src_{t}" for t, col in sources]
     con.execute("CREATE OR REPLACE TEMP TABLE _ipmap (raw VARCHAR, norm VARCHAR)")
     if not parts:
         return
@@ -616,11 +621,13 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
         tt, x = _ident(c + "__t"), _ident(c + "__x")
         if kind == "text":
             a.append(f"s.{ci} AS {x}")
-            a.append(f"(s.{ci} IS NULL OR trim(s.{ci}) = '') AS {blank}")
+            # trim only values that start with white space or a control character (cheap on long prompts)
+            a.append(f"CASE WHEN s.{ci} IS NULL THEN true WHEN ascii(s.{ci}) > 32 THEN false "
+                     f"ELSE {_trim('s.' + ci)} = '' END AS {blank}")
             b.append(f"CASE WHEN NOT {blank} THEN {x} END AS {v}")
             cfin += [blank, v]
         else:
-            a.append(f"trim(s.{ci}) AS {tt}")
+            a.append(f"{_trim('s.' + ci)} AS {tt}")
             cfin.append(f"({tt} IS NULL OR {tt} = '') AS {blank}")
         if kind in ("id", "ts", "ip", "int"):   # text as read, for reject values
             a.append(f"s.{ci} AS {raw}")

@@ -607,3 +607,14 @@ def test_normalize_ip(text, expected):
 def test_progress_flag_does_not_break(tmp_path):
     b = load_bundle(write_clean(tmp_path, "csv"), now=NOW, progress=True)
     assert b.counts["events"]["rows_accepted"] == 5
+
+
+def test_tabs_and_spaces_are_trimmed_and_blank_text_is_null(tmp_path):
+    write_text(tmp_path, "accounts.csv", "account_id,created_at,org_id\n\ta1 ,\t2026-01-01 , \t\n")
+    write_text(tmp_path, "events.csv", 'account_id,ts,ip,prompt,model\na1,2026-01-02,\t1.1.1.1 ,"\t\n ",\t m1\n')
+    b = load_bundle(tmp_path, now=NOW)
+    assert b.con.execute("SELECT account_id, created_at, org_id FROM accounts").fetchall() == [
+        ("a1", D(2026, 1, 1), None)]
+    assert b.con.execute("SELECT account_id, ip, prompt, model FROM events").fetchall() == [
+        ("a1", "1.1.1.1", None, "\t m1")]
+    assert b.rejects.empty
