@@ -88,6 +88,61 @@ def _ts(sec: pd.Series) -> pd.Series:
     return pd.to_datetime(sec.astype("int64"), unit="s")
 
 
+def _shares(con, uses: pd.DataFrame, acc_cat) -> np.ndarray:
+    """Per use row, the share of the account's activity that the identifier carries, in [0, 1].
+
+    Event identifiers (IPs, prefixes, templates, user agents): events with it over the account's
+    requests; an IP-window co-use inherits the share of its IP; instruments: payments with it
+    over the account's payments; sign-up identifiers: 1.
+    """
+    n_req = con.execute("SELECT account_id, count(*) AS n FROM events GROUP BY account_id").df()
+    req = np.zeros(len(acc_cat.categories))
+    codes = pd.Categorical(n_req["account_id"], dtype=acc_cat).codes
+    req[codes[codes >= 0]] = n_req["n"].to_numpy()[codes >= 0]
+    kind = uses["kind"].to_numpy()
+    n_ev = uses["n_events"].to_numpy(dtype=float)
+    acc = uses["acc"].to_numpy()
+    share = np.ones(len(uses))
+    ev_kind = np.isin(kind, ["ip", "prefix", "template", "user_agent"])
+    share[ev_kind] = n_ev[ev_kind] / np.maximum(req[acc[ev_kind]], 1.0)
+    pay = kind == "instrument"
+    if pay.any():
+        tot = uses.loc[pay].groupby("acc")["n_events"].transform("sum").to_numpy(dtype=float)
+        share[pay] = n_ev[pay] / np.maximum(tot, 1.0)
+    win = kind == "ip_window"
+    if win.any():
+        ipk = pd.Series(share[kind == "ip"], index=pd.MultiIndex.from_arrays(
+            [acc[kind == "ip"], uses["identifier"].to_numpy()[kind == "ip"].astype(str)]))
+        ip_of = pd.Series(uses["identifier"].to_numpy()[win].astype(str)).str.rsplit("|", n=1).str[0]
+        look = ipk.reindex(pd.MultiIndex.from_arrays([acc[win], ip_of.to_numpy()]))
+        share[win] = look.fillna(0.0).to_numpy()
+    return np.clip(share, 0.0, 1.0)
+
+
+def _expected_cooccurrence(tw: pd.DataFrame, co: pd.DataFrame, window: int, n_accounts: int) -> np.ndarray:
+    """Chance number of shared lockstep windows of each pair, given both accounts' hour-of-day profiles.
+
+    Two accounts that both work 09:00-17:00 UTC share windows far more often than two that are
+    active at random; the null model therefore spreads each account's active windows over the
+    windows of the same hour of day only: ``E = sum_h n_a(h) n_b(h) / W_h``, with ``W_h`` the
+    number of windows of hour ``h`` in which anyone is active.
+    """
+    if co.empty:
+        return np.zeros(0)
+    w = pd.to_numeric(tw["identifier"]).to_numpy(dtype=np.int64)
+    hour = (w * int(window) // 3600) % 24
+    prof = np.zeros((n_accounts, 24))
+    np.add.at(prof, (tw["acc"].to_numpy(), hour), 1.0)
+    w_h = np.bincount(hour[np.unique(w, return_index=True)[1]], minlength=24).astype(float)
+    w_h[w_h == 0] = 1.0
+    a, b = co["a"].to_numpy(), co["b"].to_numpy()
+    out = np.empty(len(a))
+    step = 1_000_000
+    for i in range(0, len(a), step):
+        out[i:i + step] = (prof[a[i:i + step]] * prof[b[i:i + step]] / w_h).sum(axis=1)
+    return out
+
+
 def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bool = False,
                    version: str = "") -> EvidenceGraph:
     """Build the four-layer evidence graph of a loaded bundle.
@@ -145,22 +200,26 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     k = uses.groupby("ident")["acc"].transform("size").to_numpy()
     uses["k"] = k
     beta = uses["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * uses["factor"].to_numpy()
-    uses["pair_w"] = pair_weight(1.0, k) * beta * idf(k, len(accounts))
+    # resource allocation for shared resources; templates are behaviour, weighed by rarity and use
+    is_tpl = (uses["kind"] == "template").to_numpy()
+    uses["pair_w"] = np.where(is_tpl, beta, pair_weight(1.0, k) * beta) * idf(k, len(accounts))
+    uses["share"] = _shares(con, uses, acc_cat)
 
     link_parts = []
     for layer in config.layers:
         lu = uses[uses["kind"].map(KIND_LAYER) == layer]
         ra = lu[lu["kind"] != "time_window"]
         pairs = expand_pairs(ra["acc"].to_numpy(), ra["ident"].to_numpy(), ra["pair_w"].to_numpy(),
-                             ra["first"].to_numpy(), ra["last"].to_numpy(), hub_cap=config.hub_cap)
+                             ra["first"].to_numpy(), ra["last"].to_numpy(), hub_cap=config.hub_cap,
+                             share=ra["share"].to_numpy())
         if layer == TIMING:
             tw = lu[lu["kind"] == "time_window"]
             co = expand_pairs(tw["acc"].to_numpy(), tw["ident"].to_numpy(), np.ones(len(tw)),
                               tw["first"].to_numpy(), tw["last"].to_numpy(), hub_cap=config.hub_cap)
+            co = co[co["count"] >= config.timing_min_common]
             n_win = np.bincount(tw["acc"].to_numpy(), minlength=len(accounts))
-            n_windows = max(int(tw["ident"].nunique()), 1)
-            expected = n_win[co["a"]].astype(float) * n_win[co["b"]] / n_windows
-            co = co[(co["count"] >= config.timing_min_common) & (co["count"] >= 3.0 * expected)].copy()
+            expected = _expected_cooccurrence(tw, co, window, len(accounts))
+            co = co[co["count"].to_numpy() >= 3.0 * expected].copy()
             jac = co["count"] / (n_win[co["a"]] + n_win[co["b"]] - co["count"])
             co["raw"] = config.kind_weights.get("time_window", 1.0) * jac.to_numpy()
             pairs = pd.concat([pairs, co], ignore_index=True).groupby(["a", "b"], sort=True, as_index=False).agg(

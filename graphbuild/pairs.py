@@ -11,7 +11,7 @@ _MAX_CHUNK_PAIRS = 20_000_000
 
 
 def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
-                 first: np.ndarray, last: np.ndarray, *, hub_cap: int) -> pd.DataFrame:
+                 first: np.ndarray, last: np.ndarray, *, hub_cap: int, share: np.ndarray | None = None) -> pd.DataFrame:
     """Sum the evidence of shared identifiers per account pair.
 
     Parameters
@@ -25,6 +25,10 @@ def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
         Per row, first and last use (epoch seconds) of the identifier by the account.
     hub_cap : int
         Identifiers with more sharers are skipped (they are hubs, see graphbuild.weighting).
+    share : float array, optional
+        Per row, how much of the account's activity the identifier carries (in [0, 1]); a pair
+        then gets ``pair_w * min(share_a, share_b)``: an IP that is one of a proxy account's
+        eighty exits says little about its tie to the household whose only IP it is.
 
     Returns
     -------
@@ -46,6 +50,7 @@ def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
     order = np.lexsort((account, ident))
     account, ident = np.asarray(account)[order].astype(np.int64), np.asarray(ident)[order]
     pair_w, first, last = np.asarray(pair_w, "f8")[order], np.asarray(first, "i8")[order], np.asarray(last, "i8")[order]
+    share = None if share is None else np.asarray(share, "f8")[order]
     _, starts, sizes = np.unique(ident, return_index=True, return_counts=True)
     keep = (sizes >= 2) & (sizes <= hub_cap)
     starts, sizes = starts[keep], sizes[keep]
@@ -58,8 +63,9 @@ def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
         for c in range(0, len(s), step):
             base = s[c:c + step][:, None]
             ia, ib = (base + iu).ravel(), (base + ju).ravel()
+            raw = pair_w[ia] if share is None else pair_w[ia] * np.minimum(share[ia], share[ib])
             parts.append(pd.DataFrame({
-                "a": account[ia], "b": account[ib], "raw": pair_w[ia],
+                "a": account[ia], "b": account[ib], "raw": raw,
                 "first": np.minimum(first[ia], first[ib]), "last": np.maximum(last[ia], last[ib]),
             }))
             if sum(len(p) for p in parts) > _MAX_CHUNK_PAIRS:
