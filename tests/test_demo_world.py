@@ -294,3 +294,20 @@ def test_event_volume_per_kind(world):
     benign = per[~per.index.isin(labels.account_id)]
     assert 10 <= np.median(benign) <= 60 and 25 <= benign.mean() <= 60
     assert meta["population"]["company_staff"] > 0 and meta["population"]["household"] > 0
+
+
+@pytest.mark.parametrize("days", [7, 45])
+def test_other_period_lengths(tmp_path, days):
+    info = generate_world(tmp_path / "w", n_accounts=300, seed=3, days=days, start="2025-03-01")
+    acc = pd.read_csv(info.path / "accounts.csv", dtype=str, keep_default_na=False).set_index("account_id")
+    ev = pd.read_csv(info.path / "events.csv", dtype=str, keep_default_na=False)
+    start = pd.Timestamp("2025-03-01", tz="UTC")
+    end = start + pd.Timedelta(days=days)
+    ts = pd.to_datetime(ev.ts, utc=True)
+    assert ts.min() >= start and ts.max() < end
+    created = pd.to_datetime(acc.created_at, utc=True)
+    assert created.max() < end
+    labels = pd.read_csv(info.path / "labels.csv", dtype=str)
+    jail = labels.account_id[labels.campaign_id == "camp_jailbreak_late"]
+    assert (created.loc[jail] > start + pd.Timedelta(days=days / 2)).all()
+    assert len(info.campaigns) == 7

@@ -438,7 +438,9 @@ class _Builder:
                          "country": np.broadcast_to(np.asarray(country, dtype=object), (n,)).copy()})
 
     def finish(self) -> dict[str, np.ndarray]:
-        return {k: np.concatenate(v) if v else np.empty(0, _ACC_COLS[k][0]) for k, v in self.cols.items()}
+        A = {k: np.concatenate(v) if v else np.empty(0, _ACC_COLS[k][0]) for k, v in self.cols.items()}
+        A["created"] = np.minimum(A["created"], self.end - 2 * HOUR)  # everyone signs up inside the period
+        return A
 
 
 # ----------------------------------------------------------------------------------------------
@@ -621,7 +623,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
 
     # --- campaign sizes (planned first so the benign population fills the rest) -----------------
     def csize(base):
-        return int(max(6, round(base * scale)))
+        return int(max(6 if n_total >= 500 else 4, round(base * scale)))
 
     plan = {"dc": csize(90), "resproxy": csize(80), "slow": csize(40), "fakeco": csize(35),
             "jail": csize(60), "split_a": max(4, csize(45) // 1), "split_b": max(4, csize(40)), "ring": csize(30)}
@@ -860,6 +862,10 @@ def _pick_tpls(b: _Builder, bank: str, n_pre: int, n_suf: int) -> tuple[int, int
 def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     rng, days = b.rng, b.days
     half = days * DAY // 2
+    P = days * DAY / 28.0  # campaign timings are laid out for 28 days and stretched to the period
+
+    def at(lo, hi):
+        return int(rng.uniform(lo, hi) * P)
     key = lambda n: rng.integers(10**8, 10**9, size=n) * 10  # noqa: E731
 
     def fleet(cid, name, description, signals, idx):
@@ -867,7 +873,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
 
     # 1. blatant datacenter fleet -------------------------------------------------------------------
     n = plan["dc"]
-    t0 = int(rng.uniform(1.5, 5) * DAY)
+    t0 = at(1.5, 5)
     created = t0 + (rng.random(n) * 30 * HOUR).astype(np.int64)
     pref = _prefixes(rng, _HOST_FIRST, int(rng.integers(1, 3)))
     pool = (np.repeat(pref, 253) + np.tile(np.arange(2, 255), len(pref)))
@@ -893,9 +899,10 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     # 2. residential-proxy fleet, grows in the second half -------------------------------------------
     n = plan["resproxy"]
     n1 = n // 2
-    t1 = int(rng.uniform(1, 4) * DAY)
-    t2 = half + int(rng.uniform(0.5, 3) * DAY)
-    created = np.concatenate([t1 + (rng.random(n1) * 3 * DAY), t2 + (rng.random(n - n1) * 3 * DAY)]).astype(np.int64)
+    t1 = at(1, 4)
+    t2 = half + at(0.5, 3)
+    spread = min(3 * DAY, 3 * P)
+    created = np.concatenate([t1 + rng.random(n1) * spread, t2 + rng.random(n - n1) * spread]).astype(np.int64)
     n_exits = max(1500, 25 * n)
     exits = _hosts(rng, _prefixes(rng, _RES_FIRST, n_exits))
     # some exits are real residential IPs used by benign people too
@@ -933,7 +940,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
 
     # 3. slow fleet: template + fixed daily slot only ---------------------------------------------------
     n = plan["slow"]
-    created = (-rng.random(n) * 40 * DAY + rng.random(n) * 8 * DAY).astype(np.int64)
+    created = (-rng.random(n) * 40 * DAY + rng.random(n) * 8 * P).astype(np.int64)
     ps, pl, _ = _home(b, n)
     cc, tz = _countries(rng, n)
     ts_, tl_ = _pick_tpls(b, "slow", 3, 3)
@@ -952,7 +959,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
 
     # 4. fleet posing as a company ----------------------------------------------------------------------
     n = plan["fakeco"]
-    t0 = int(rng.uniform(3, 8) * DAY)
+    t0 = at(3, 8)
     created = t0 + (rng.random(n) * 20 * HOUR).astype(np.int64)
     org = _org_id(b)
     domain = _domain_pool(rng, 1, b.used_domains, _CO_SUFFIX)[0]
@@ -975,7 +982,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
 
     # 5. free-tier jailbreak fleet, starts in the second half --------------------------------------------
     n = plan["jail"]
-    created = (half + rng.uniform(0.2, 1.5) * DAY + rng.random(n) * 4 * DAY).astype(np.int64)
+    created = (half + at(0.2, 1.5) + rng.random(n) * min(4 * DAY, 4 * P)).astype(np.int64)
     vpn_start, vpn_len, vpn_exits = infra["vpn"]
     own = _hosts(rng, np.repeat((vpn_exits[: len(vpn_exits) // 2] >> 8) << 8, 4))
     pool = np.concatenate([vpn_exits, own])
@@ -1006,7 +1013,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     shared_card = _instrument_ids(rng, 1)[0]
     rare = infra["rare"]
     na, nb = plan["split_a"], plan["split_b"]
-    ta = int(rng.uniform(2, 10) * DAY)
+    ta = at(2, 10)
     created = ta + (rng.random(na) * 2 * DAY).astype(np.int64)
     pref = _prefixes(rng, _HOST_FIRST, 1)
     pool = pref[0] + np.arange(2, 255)
@@ -1025,8 +1032,8 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     own_a = _instrument_ids(rng, max(1, na // 10))
     b.payments(idx_a, shared_card, "prepaid_card", created + 600, cc)
     b.payments(idx_a, own_a[rng.integers(0, len(own_a), size=na)], "prepaid_card", created + 900, cc)
-    tb = ta + int(rng.uniform(3, 8) * DAY)
-    created = tb + (rng.random(nb) * 4 * DAY).astype(np.int64)
+    tb = ta + at(3, 8)
+    created = tb + (rng.random(nb) * min(4 * DAY, 4 * P)).astype(np.int64)
     exits = _hosts(rng, _prefixes(rng, _RES_FIRST, max(600, 15 * nb)))
     ps = b.ips(exits)
     ts_, tl_ = _pick_tpls(b, "split_b", 3, 3)
@@ -1046,7 +1053,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
 
     # 7. card ring: shared prepaid cards in a chain, own residential IPs, operator's office hours ----------
     n = plan["ring"]
-    created = (-rng.random(n) * 20 * DAY + rng.random(n) * 12 * DAY).astype(np.int64)
+    created = (-rng.random(n) * 20 * DAY + rng.random(n) * 12 * P).astype(np.int64)
     ps, pl, _ = _home(b, n)
     cc, _ = _countries(rng, n)
     groups = max(2, n // 5)
@@ -1315,11 +1322,14 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
-    if n_accounts < 100:
-        raise ValueError("n_accounts must be at least 100")
+    if n_accounts < 200:
+        raise ValueError("n_accounts must be at least 200")
     if days < 4:
         raise ValueError("days must be at least 4")
-    start_sec = int(np.datetime64(start, "D").astype("datetime64[s]").astype(np.int64))
+    try:
+        start_sec = int(np.datetime64(str(start), "D").astype("datetime64[s]").astype(np.int64))
+    except ValueError:
+        raise ValueError(f"start must be a date YYYY-MM-DD, not {start!r}") from None
     start_day = start_sec // DAY
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1417,26 +1427,37 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     if progress:
         from tqdm import tqdm
         steps = tqdm(steps, total=(m + chunk - 1) // chunk, unit="chunk", desc="events")
-    for s in steps:
-        e = slice(s, min(m, s + chunk))
-        tpl = pa.array(ev["tpl"][e])
-        tag = ev["numtag"][e]
-        numstr = pc.if_else(pa.array(tag > 0), pc.cast(pa.array(ev["num"][e]), pa.string()), pa.scalar(""))
-        prompt = pc.binary_join_element_wise(pre_arr.take(tpl), con_arr.take(pa.array(ev["content"][e])),
-                                             p2_arr.take(pa.array(ev["part2"][e])), suf_arr.take(tpl), tag_arr.take(pa.array(tag)), numstr, "")
-        keys = pc.binary_join_element_wise(pa.scalar("key_"), pc.cast(pa.array(ev["key"][e]), pa.string()), "")
-        tbl = pa.table({
-            "account_id": ids_arr.take(pa.array(ev["acc"][e])),
-            "ts": _ts_col(pa, pc, ev["ts"][e] + start_sec, fmt),
-            "ip": ip_str.take(pa.array(ev["ip"][e])),
-            "user_agent": ua_arr.take(pa.array(ev["ua"][e])),
-            "api_key_id": keys,
-            "model": model_arr.take(pa.array(ev["model"][e])),
-            "prompt": prompt,
-            "prompt_tokens": pa.array(ptok[e]),
-            "completion_tokens": pa.array(ctok[e]),
-        }, schema=ev_schema)
-        w.write(tbl)
+    # build chunk i+1 while a worker thread encodes and writes chunk i (Arrow releases the GIL);
+    # chunks are written strictly in order, so the files stay byte-identical
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for s in steps:
+            e = slice(s, min(m, s + chunk))
+            tpl = pa.array(ev["tpl"][e])
+            tag = ev["numtag"][e]
+            numstr = pc.if_else(pa.array(tag > 0), pc.cast(pa.array(ev["num"][e]), pa.string()), pa.scalar(""))
+            prompt = pc.binary_join_element_wise(
+                pre_arr.take(tpl), con_arr.take(pa.array(ev["content"][e])), p2_arr.take(pa.array(ev["part2"][e])),
+                suf_arr.take(tpl), tag_arr.take(pa.array(tag)), numstr, "")
+            keys = pc.binary_join_element_wise(pa.scalar("key_"), pc.cast(pa.array(ev["key"][e]), pa.string()), "")
+            tbl = pa.table({
+                "account_id": ids_arr.take(pa.array(ev["acc"][e])),
+                "ts": _ts_col(pa, pc, ev["ts"][e] + start_sec, fmt),
+                "ip": ip_str.take(pa.array(ev["ip"][e])),
+                "user_agent": ua_arr.take(pa.array(ev["ua"][e])),
+                "api_key_id": keys,
+                "model": model_arr.take(pa.array(ev["model"][e])),
+                "prompt": prompt,
+                "prompt_tokens": pa.array(ptok[e]),
+                "completion_tokens": pa.array(ctok[e]),
+            }, schema=ev_schema)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(w.write, tbl)
+        if pending is not None:
+            pending.result()
     if m == 0:
         w.write(ev_schema.empty_table())
     w.close()
