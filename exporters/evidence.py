@@ -475,19 +475,41 @@ def _read_bundle_column(path: Path, column: str) -> list[str]:
         con.close()
 
 
-def _scrub(data: bytes, secrets: Iterable[str]) -> bytes:
-    """Replace every secret, raw and in its HTML- and JSON-escaped spellings, by ``[redacted]``."""
-    from markupsafe import escape
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 
-    text = data.decode("utf-8")
-    variants = set()
-    for s in secrets:
-        if s:
+
+class _Scrubber:
+    """Replace e-mail domains by ``[redacted]`` in text, in one pass for host-name-like domains."""
+
+    def __init__(self, secrets: Iterable[str]):
+        from markupsafe import escape
+
+        secrets = {s for s in secrets if s}
+        self.hosts = {s.lower() for s in secrets if _HOST.fullmatch(s)}
+        self.odd: list[str] = []
+        variants: set[str] = set()
+        for s in secrets - {h for h in secrets if _HOST.fullmatch(h)}:
             variants |= {s, str(escape(s)), json.dumps(s, ensure_ascii=False)[1:-1],
                          json.dumps(s, ensure_ascii=True)[1:-1], s.replace('"', '""')}
-    for v in sorted(variants, key=lambda v: (-len(v), v)):
-        text = text.replace(v, REDACTED)
-    return text.encode("utf-8")
+        self.odd = sorted(variants, key=lambda v: (-len(v), v))
+
+    def _host(self, m: re.Match) -> str:
+        token = m.group(0)
+        labels = token.split(".")
+        n = len(labels)
+        for length in range(n, 1, -1):  # longest run of labels that is a known domain
+            for start in range(0, n - length + 1):
+                if ".".join(labels[start:start + length]).lower() in self.hosts:
+                    return ".".join(labels[:start] + [REDACTED] + labels[start + length:])
+        return token
+
+    def __call__(self, data: bytes) -> bytes:
+        text = data.decode("utf-8")
+        for v in self.odd:
+            text = text.replace(v, REDACTED)
+        if self.hosts:
+            text = _HOST.sub(self._host, text)
+        return text.encode("utf-8")
 
 
 # --- the summary ------------------------------------------------------------------------------------
@@ -656,8 +678,9 @@ def build_package(run_dir, cluster_id: str, out_dir, *, redact: bool = False, in
         "run_folder_files": source_files,
     }
     data["run.json"] = _json_bytes(facts)
-    if secrets:
-        data = {k: _scrub(v, secrets) for k, v in data.items()}
+    scrub = _Scrubber(secrets) if secrets else None
+    if scrub:
+        data = {k: scrub(v) for k, v in data.items()}
 
     ctx = {
         "cluster_id": cluster_id,
@@ -682,8 +705,8 @@ def build_package(run_dir, cluster_id: str, out_dir, *, redact: bool = False, in
         "max_rows": _MAX_HTML_ROWS,
     }
     summary = _summary_html(ctx)
-    if secrets:
-        summary = _scrub(summary, secrets)
+    if scrub:
+        summary = scrub(summary)
 
     contents = {"summary.html": summary, "timeline.png": timeline, "graph.png": graph, **data}
     names = [n for n in PACKAGE_MEMBERS if n in contents or n in ("README.txt", MANIFEST_NAME)]
