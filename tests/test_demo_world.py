@@ -188,6 +188,9 @@ def test_hostile_strings_present(world):
     for s in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "javascript:alert(1)", "</textarea>",
               "'; MATCH (n) DETACH DELETE n //", '=HYPERLINK("http://x")', "+cmd", "@SUM(A1)", "`"):
         assert s in prompts, s
+    for lead in ("=", "+", "@", "-"):
+        assert ev.prompt.str.startswith(lead).any(), lead
+    assert acc.email_domain.str.startswith("=").any()
     uas = set(ev.user_agent)
     assert any("<script>" in u for u in uas) and any("=HYPERLINK" in u for u in uas)
     assert any("<" in d for d in acc.email_domain)

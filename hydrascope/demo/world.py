@@ -145,6 +145,11 @@ _HOSTILE_PROMPTS = (
     'In Excel, what does =HYPERLINK("http://x") do, and why do CSV exports start cells with +cmd or @SUM(A1)?',
     "Why does this shell line `echo ${HOME}` print nothing inside backticks? The braces } ) confuse me.",
     "Cell A1 contains @SUM(A1) and B1 contains =1+1; which one is a formula-injection risk?",
+    '=HYPERLINK("http://x","click here") why does my spreadsheet show this as a link?',
+    "+cmd|' /C calc'!A0 appeared in an export, is that an attack?",
+    "@SUM(A1) returns an error in Google Sheets, why?",
+    "-2+3 in a CSV cell turns into 1 when I open it. How do I keep it as text?",
+    "\t<b>tab-indented</b> text in my prompt, does it matter?",
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -1209,12 +1214,15 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
         content[sel] = c_start + combo // t_len
     if getattr(b, "hostile_content", None) is not None and b.hostile:
         hs, hl = b.hostile_content
-        k = max(6, m // 5000)
+        k = max(2 * hl, m // 5000)
         camp = A["camp"][ev_acc] >= 0
-        for pool in (np.flatnonzero(~camp), np.flatnonzero(camp)):
+        for is_camp, pool in ((False, np.flatnonzero(~camp)), (True, np.flatnonzero(camp))):
             if len(pool):
                 hit = rng.choice(pool, size=min(k, len(pool)), replace=False)
                 content[hit] = hs + np.arange(len(hit)) % hl
+                if not is_camp:  # typed bare, so some cells start with = + @ -
+                    tpl[hit] = 0
+                    part2[hit] = 0
     # compact dtypes: the event arrays are the bulk of the memory at scale
     return {"acc": ev_acc.astype(np.int32), "ts": ev_ts, "ip": ip.astype(np.int32), "ua": ua.astype(np.int32),
             "key": keyi, "model": model.astype(np.int8), "tpl": tpl.astype(np.int32),
