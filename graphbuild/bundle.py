@@ -476,27 +476,31 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     else:
         src_lines = f"SELECT rowid + 1 AS _line, _text FROM {lines}"
     raw = f"_raw_{table}"
+    # valid JSON goes to _json, anything else stays as _text (for the reject value); blank lines go
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT _line, _text, CASE WHEN json_valid(_text) THEN _text END AS _json "
-        f"FROM ({src_lines}) WHERE _text IS NOT NULL AND {_trim('_text')} <> '' ORDER BY _line"
+        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT _line, CASE WHEN _ok THEN _t END AS _json, "
+        f"json_type(CASE WHEN _ok THEN _t END) AS _kind, CASE WHEN NOT _ok THEN _t END AS _text "
+        f"FROM (SELECT _line, _text AS _t, json_valid(_text) AS _ok FROM ({src_lines}) "
+        f"WHERE _text IS NOT NULL AND {_trim('_text')} <> '') ORDER BY _line"
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _rawk_{table} AS SELECT _line, json_type(_json) AS _kind FROM {raw}")
-    exists = ", ".join(f"bool_or(json_exists(_json, {_lit('$.' + _json_key(c))}))" for c in COLUMNS[table])
-    row = con.execute(
-        f"SELECT count(*), {exists} FROM {raw} JOIN _rawk_{table} USING (_line) WHERE _kind = 'OBJECT'"
-    ).fetchone()
-    n_obj, flags = row[0], row[1:]
-    names = [c for c, f in zip(COLUMNS[table], flags) if f]
+    n_obj = con.execute(f"SELECT count(*) FROM {raw} WHERE _kind = 'OBJECT'").fetchone()[0]
+    keys = [r[0] for r in con.execute(
+        f"SELECT DISTINCT k FROM (SELECT unnest(json_keys(_json)) AS k FROM {raw} WHERE _kind = 'OBJECT') ORDER BY k"
+    ).fetchall()]
     if n_obj:
-        mapping = _match_columns(table, path.name, names)
-    else:
-        mapping = {c: c for c in COLUMNS[table]}
+        mapping = _match_columns(table, path.name, keys)
+    else:  # no objects at all: every line is a reject, columns cannot be judged
+        mapping = {}
     sel = ["_line - 1 AS _rec", "_line",
            f"CASE WHEN _json IS NULL THEN {_lit(R_JSON)} WHEN _kind <> 'OBJECT' THEN {_lit(R_JSON_OBJ)} END AS _bad",
            "_text AS _badval"]
-    src_map = {c: f"json_extract_string(_json, {_lit('$.' + _json_key(c))})" for c in mapping}
+    wanted = list(mapping)
+    src_map = {c: f"_jv[{i + 1}]" for i, c in enumerate(wanted)}
     sel += _column_exprs(table, mapping, {}, src_map)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw} JOIN _rawk_{table} USING (_line)")
+    paths = ", ".join(_lit("$." + _json_key(mapping[c])) for c in wanted)
+    inner = f"SELECT *, json_extract_string(_json, [{paths}]) AS _jv FROM {raw}" if wanted else f"SELECT * FROM {raw}"
+    # one JSON parse per line for all columns
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM ({inner})")
     parse_errors = [(int(l), R_UTF8 if "INVALID" in str(t) else R_JSON, (v or "").strip("\r\n")) for l, v, t in errs]
     return {"format": "jsonl", "parse_errors": parse_errors}
 
