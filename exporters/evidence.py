@@ -651,10 +651,13 @@ def build_package(run_dir, cluster_id: str, out_dir, *, redact: bool = False, in
     if keyed:
         data["indicators.csv"] = _csv_bytes(_indicators_frame(all_idents, bytes(indicator_key)))
 
-    run_dir_path = run.path
-    source_files = {}
-    for name in sorted(p.name for p in run_dir_path.iterdir() if p.is_file()):
-        source_files[name] = _file_sha256(run_dir_path / name)
+    source_files = run._cache.get("evidence:file_sha256")
+    if source_files is None:  # hashed once per RunFolder, however many packages are built
+        known = {v for k, v in vars(RunFiles).items() if not k.startswith("_") and isinstance(v, str)}
+        known.add("lineage.csv")
+        source_files = {name: _file_sha256(run.path / name)
+                        for name in sorted(known) if (run.path / name).is_file()}
+        run._cache["evidence:file_sha256"] = source_files
     facts = {
         "package_format": PACKAGE_FORMAT,
         "format_version": FORMAT_VERSION,
