@@ -9,9 +9,9 @@ import pandas as pd
 
 from community.explain import evidence_summary, reasons
 from community.leiden import Partition
-from community.scoring import ScoringConfig, cluster_signals, score_clusters
+from community.scoring import ScoringConfig, account_groups, cluster_signals, score_clusters
 
-__all__ = ["ClusterReport", "score"]
+__all__ = ["ClusterReport", "score", "template_concentration"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,52 @@ def _timing_density(evidence, membership: np.ndarray, n_clusters: int) -> np.nda
     return np.divide(sums, pairs, out=np.zeros(n_clusters), where=pairs > 0)
 
 
+def template_concentration(evidence, membership: np.ndarray, n_clusters: int, *, min_share: float = 0.3) -> np.ndarray:
+    """Per cluster, the share of its prompts sent through templates used by ≥ ``min_share`` of its members.
+
+    A prompt may carry several fingerprints (near-duplicate group ``d…``, opening ``h…``,
+    closing ``t…``); per account the share is summed within each fingerprint family, capped at 1,
+    and the largest family counts, so one prompt is never counted twice. Accounts are weighted by
+    their requests.
+    """
+    out = np.zeros(n_clusters)
+    u = evidence.uses
+    u = u[u["kind"] == "template"]
+    if u.empty or n_clusters == 0:
+        return out
+    acc = pd.Categorical(u["account_id"], categories=evidence.accounts).codes
+    ok = acc >= 0
+    acc = acc[ok]
+    tid = u["identifier"].to_numpy()[ok].astype(str)
+    c = membership[acc]
+    inside = c >= 0
+    acc, tid, c = acc[inside], tid[inside], c[inside]
+    n_ev = u["n_events"].to_numpy()[ok][inside].astype(float)
+    req = evidence.features["n_requests"].to_numpy(dtype=float)
+    df = pd.DataFrame({"c": c, "acc": acc, "tid": tid, "fam": [t[:1] for t in tid],
+                       "share": n_ev / np.maximum(req[acc], 1.0)})
+    size = np.bincount(membership[membership >= 0], minlength=n_clusters)
+    users = df.groupby(["c", "tid"])["acc"].transform("size").to_numpy()
+    df = df[(users >= 2) & (users >= min_share * size[df["c"].to_numpy()])]
+    if df.empty:
+        return out
+    per = df.groupby(["c", "acc", "fam"])["share"].sum().clip(upper=1.0).groupby(level=[0, 1]).max().reset_index()
+    per["w"] = req[per["acc"].to_numpy()] * per["share"]
+    num = np.bincount(per["c"].to_numpy(), per["w"].to_numpy(), n_clusters)
+    den = np.bincount(membership[membership >= 0], req[membership >= 0], n_clusters)
+    return np.divide(num, den, out=np.zeros(n_clusters), where=den > 0)
+
+
+def _pooled_hours(evidence, membership: np.ndarray, n_clusters: int) -> np.ndarray | None:
+    hours = getattr(evidence, "hours", None)
+    if hours is None or n_clusters == 0:
+        return None
+    out = np.zeros((n_clusters, 24))
+    inside = membership >= 0
+    np.add.at(out, membership[inside], hours[inside])
+    return out
+
+
 def score(evidence, partition: Partition, config: ScoringConfig | None = None) -> ClusterReport:
     """Score, flag and explain every cluster of ``partition``.
 
@@ -89,10 +135,13 @@ def score(evidence, partition: Partition, config: ScoringConfig | None = None) -
     emb, _ = _embeddedness(evidence, m)
     tden = _timing_density(evidence, m, k)
     feats = evidence.features
+    conc = template_concentration(evidence, m, k)
+    pooled = _pooled_hours(evidence, m, k)
     infos, summaries = [], []
     for c in range(k):
         members = partition.members(c)
-        info = cluster_signals(feats, members, timing_density=tden[c], burst_hours=config.burst_hours)
+        info = cluster_signals(feats, members, timing_density=tden[c], burst_hours=config.burst_hours,
+                               template_concentration=conc[c], hours=None if pooled is None else pooled[c])
         summ = evidence_summary(evidence, members)
         summ["burst_seconds"] = config.burst_hours * 3600
         infos.append(info)
@@ -121,7 +170,7 @@ def score(evidence, partition: Partition, config: ScoringConfig | None = None) -
     flagged[inside] = np.array([cl_flag[c] for c in m[inside]], dtype=bool)
     outside = np.nonzero(~inside)[0]
     if len(outside):
-        solo = [cluster_signals(feats, np.array([v]), timing_density=0.0)["groups"] for v in outside]
+        solo = account_groups(feats.iloc[outside])
         acc_score[outside] = 0.5 * score_clusters(solo, config)
     accounts = pd.DataFrame({
         "account_id": evidence.accounts,

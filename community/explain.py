@@ -46,12 +46,18 @@ def reasons(info: dict, summary: dict, *, limit: int = 6) -> list[str]:
         cand.append((s["reasoning"] * 1.6, f"{_pct(raw['reasoning_share'])} of prompts ask for step-by-step reasoning"))
     if s["templated"] > 0:
         nt = len(summary.get("templates", []))
-        cand.append((s["templated"] * 1.6, f"{_pct(raw['template_share'])} of prompts follow shared templates"
+        cand.append((s["templated"] * 1.6, f"{_pct(raw['template_share'])} of prompts follow templates most members share"
                                            + (f" ({nt} main)" if nt else "")))
     if s["jailbreak"] > 0:
         cand.append((s["jailbreak"] * 3, f"{_pct(raw['jailbreak_share'])} of prompts carry jailbreak templates"))
     if s["round_the_clock"] > 0:
         cand.append((s["round_the_clock"] * 2.5, f"active 24/7 (hour-of-day entropy {raw['hours_entropy']:.2f})"))
+    if s.get("night", 0) > 0:
+        cand.append((s["night"] * 2.5, f"{_pct(raw['night_share'])} of requests sent 01:00-05:00 in the "
+                                       "declared country's local time"))
+    if s.get("narrow_schedule", 0) > 0:
+        cand.append((s["narrow_schedule"] * 2.5, "all accounts active in the same narrow daily slot "
+                                                 f"(pooled hour-of-day entropy {raw['schedule_entropy']:.2f})"))
     if s["lockstep"] > 0:
         cand.append((s["lockstep"] * 2.5, f"accounts act in lockstep (mean timing link {raw['timing_density']:.2f})"))
     cand.sort(key=lambda t: (-t[0], t[1]))

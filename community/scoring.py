@@ -5,25 +5,35 @@ The score is a log-odds sum of five independent evidence groups, each a number i
 =============  =====================================================================  ======
 group          signals (each in [0, 1])                                                weight
 =============  =====================================================================  ======
-creation       share of members created in the densest 48 h; share first used within   2.5
-               24 h of sign-up; share with throw-away mail domains
-payment        share of members paying with prepaid / anonymous instruments             2.0
-network        per-request IP rotation of members (proxy and datacenter fleets)         1.5
-content        share of prompts eliciting step-by-step reasoning; share in shared        3.0
-               templates; jailbreak share
-behaviour      round-the-clock activity (hour-of-day entropy); lockstep timing links     2.5
+creation       share of members created in the densest 48 h (with the share first      2.5
+               used within 24 h of sign-up); share with throw-away mail domains
+payment        share of members paying with prepaid / anonymous instruments             2.5
+network        per-request IP rotation of members (proxy and datacenter fleets)         2.5
+content        share of prompts eliciting step-by-step reasoning, averaged with the     3.0
+               cluster's template concentration; or the jailbreak share alone
+behaviour      round the clock (hour-of-day entropy), night-time activity at the        2.5
+               declared location, one narrow shared daily slot, lockstep timing links
 =============  =====================================================================  ======
 
-    score = sigmoid(BIAS + Σ weight_g · group_g),   BIAS = -5.5
+    score = sigmoid(BIAS + Σ weight_g · group_g),   BIAS = -5.0,   flagged when score >= 0.5
 
-and a cluster is flagged when ``score >= 0.5``. The rule reads: *a cluster is a campaign when
-at least two independent kinds of evidence are strong* (content and behaviour: 5.5; creation,
-payment and network: 6.0), while one strong kind alone — a maths class asking for worked
-solutions, a company sharing one card and a NAT, a household on one card — stays below. The
-weights order evidence by how hard it is for an honest group to produce it (templated
-reasoning harvesting and lockstep timing are rarer than a shared card) and were set from that
-argument, then checked — not fitted — on demo worlds of several seeds and sizes, with a seed
-kept aside (see docs/detection.md).
+The rule reads: *a cluster is a campaign when at least two independent kinds of evidence are
+strong*. Any two full groups reach the threshold (2.5 + 2.5 = 5.0); one strong kind alone —
+a maths class asking for worked solutions, a company sharing one card and a NAT, an app
+integrator answering customers around the clock with one system prompt — stays below
+(at most sigmoid(-2) = 0.12). Content weighs a little more because templated reasoning
+harvesting is what distillation *is*; a strong content signal plus a partial second one is
+enough. The weights and the bias follow from that argument, not from fitting: they were
+checked on demo worlds of several seeds and sizes, and the held-out seed was never used to
+change them (docs/detection.md).
+
+Signals are cluster-level on purpose. The *template concentration* is the share of the
+cluster's prompts that go through templates used by at least 30 % of its members: a fleet
+sends almost everything through its few wrappers, strangers who happen to share "Translate the
+following text into French" do not. The *narrow schedule* pools the members' UTC hours: one
+operator's cron slot is one or two hours wide whatever countries the accounts claim, a human
+team's working day is eight or more. *Night activity* reads hours in the local time of each
+member's declared country: people sleep, fleets do not.
 
 A benign organisation that declares itself, uses its own domain, works diurnal hours and
 writes diverse prompts scores low on every group even though its staff share a NAT and a card:
@@ -31,7 +41,8 @@ sharing alone is what *links* a cluster, never what *flags* it.
 
 The account score is the cluster score scaled by how embedded the account is in its cluster
 (share of its link weight that stays inside): ``cluster_score * (0.5 + 0.5 * embeddedness)``;
-accounts outside clusters get half their individual score from the same model.
+accounts outside clusters get half their individual score from the same model
+(:func:`account_groups`).
 """
 
 from __future__ import annotations
@@ -43,10 +54,13 @@ import pandas as pd
 
 from graphbuild.errors import ConfigError
 
-__all__ = ["ScoringConfig", "cluster_signals", "score_clusters", "GROUPS", "DEFAULT_GROUP_WEIGHTS"]
+__all__ = ["ScoringConfig", "cluster_signals", "score_clusters", "account_groups", "groups_from_signals",
+           "GROUPS", "DEFAULT_GROUP_WEIGHTS"]
 
 GROUPS = ("creation", "payment", "network", "content", "behaviour")
-DEFAULT_GROUP_WEIGHTS = {"creation": 2.5, "payment": 2.0, "network": 1.5, "content": 3.0, "behaviour": 2.5}
+#: fewest members for the cluster-only coincidence signals (burst, night, narrow schedule)
+MIN_PATTERN = 5
+DEFAULT_GROUP_WEIGHTS = {"creation": 2.5, "payment": 2.5, "network": 2.5, "content": 3.0, "behaviour": 2.5}
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ class ScoringConfig:
     """Weights, bias and threshold of the scoring rule (see module docstring)."""
 
     group_weights: dict = field(default_factory=lambda: dict(DEFAULT_GROUP_WEIGHTS))
-    bias: float = -5.5
+    bias: float = -5.0
     threshold: float = 0.5
     burst_hours: float = 48.0
 
@@ -81,16 +95,50 @@ def _densest_window_share(created: pd.Series, hours: float) -> float:
     return float((j - np.arange(len(t))).max() / len(t))
 
 
+def _entropy24(counts: np.ndarray) -> float:
+    c = np.asarray(counts, dtype=float)
+    tot = c.sum()
+    if tot <= 0:
+        return 1.0
+    p = c[c > 0] / tot
+    return float(-(p * np.log(p)).sum() / np.log(24))
+
+
+def groups_from_signals(s: dict) -> dict:
+    """The five evidence groups from the [0, 1] signals (arrays or scalars)."""
+    creation = np.maximum.reduce([np.asarray(s["burst"], float), 0.5 * np.asarray(s["burst"]) + 0.5 * np.asarray(s["fresh"]),
+                                  np.asarray(s["disposable_mail"], float)])
+    content = np.maximum(np.minimum(1.0, 0.5 * np.asarray(s["reasoning"]) + 0.5 * np.asarray(s["templated"])),
+                         np.asarray(s["jailbreak"], float))
+    behaviour = np.maximum.reduce([np.asarray(s["round_the_clock"], float), np.asarray(s["night"], float),
+                                   np.asarray(s["narrow_schedule"], float), np.asarray(s["lockstep"], float)])
+    return {"creation": creation, "payment": np.asarray(s["prepaid"], float),
+            "network": np.asarray(s["ip_rotation"], float), "content": content, "behaviour": behaviour}
+
+
 def cluster_signals(features: pd.DataFrame, members: np.ndarray, *, timing_density: float,
-                    burst_hours: float = 48.0) -> dict:
+                    burst_hours: float = 48.0, template_concentration: float | None = None,
+                    hours: np.ndarray | None = None) -> dict:
     """Raw cluster-level figures and [0, 1] signals for one cluster.
 
-    ``features`` is indexed by vertex (graphbuild.features rows in account order);
-    ``timing_density`` is the mean timing-layer link weight over the cluster's member pairs.
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        graphbuild.features rows in account (vertex) order.
+    members : int array
+        Vertex indices of the cluster.
+    timing_density : float
+        Mean timing-layer link weight over the cluster's member pairs.
+    template_concentration : float, optional
+        Share of the cluster's prompts in templates used by ≥ 30 % of its members
+        (community.clusters computes it); defaults to the members' own shared-template share.
+    hours : array of 24, optional
+        The members' pooled requests per UTC hour of day.
     """
     f = features.iloc[members]
     req = f["n_requests"].to_numpy(dtype=float)
     wreq = req / req.sum() if req.sum() > 0 else np.full(len(f), 1.0 / max(len(f), 1))
+    night = f["night_share"].dropna() if "night_share" in f else pd.Series(dtype=float)
     raw = {
         "n_accounts": int(len(f)),
         "n_requests": int(req.sum()),
@@ -103,13 +151,19 @@ def cluster_signals(features: pd.DataFrame, members: np.ndarray, *, timing_densi
         "paying_share": float((f["n_instruments"] > 0).mean()),
         "ip_rotation": float(np.median(f["ip_rotation"])),
         "reasoning_share": float((f["reasoning_share"] * wreq).sum()),
-        "template_share": float((f["template_share"] * wreq).sum()),
+        "template_share": float(template_concentration) if template_concentration is not None
+        else float((f["template_share"] * wreq).sum()),
         "jailbreak_share": float((f["jailbreak_share"] * wreq).sum()),
         "hours_entropy": float(np.median(f["hours_entropy"])),
+        "night_share": float(np.median(night)) if len(night) else 0.0,
+        "schedule_entropy": _entropy24(hours) if hours is not None else 1.0,
         "timing_density": float(timing_density),
     }
+    # a coincidence among fewer than five accounts (three friends signing up the same weekend)
+    # is not a pattern: burst, night and schedule signals need at least MIN_PATTERN members
+    big = len(f) >= MIN_PATTERN
     s = {
-        "burst": float(_ramp(raw["burst_share"], 0.3, 0.8)) if len(f) >= 3 else 0.0,
+        "burst": float(_ramp(raw["burst_share"], 0.3, 0.8)) if big else 0.0,
         "fresh": float(_ramp(raw["fresh_share"], 0.2, 0.8)),
         "disposable_mail": float(_ramp(raw["disposable_mail_share"], 0.1, 0.5)),
         "prepaid": float(_ramp(raw["prepaid_share"], 0.2, 0.8)),
@@ -118,20 +172,45 @@ def cluster_signals(features: pd.DataFrame, members: np.ndarray, *, timing_densi
         "templated": float(_ramp(raw["template_share"], 0.3, 0.8)),
         "jailbreak": float(_ramp(raw["jailbreak_share"], 0.1, 0.4)),
         "round_the_clock": float(_ramp(raw["hours_entropy"], 0.80, 0.93)),
+        "night": float(_ramp(raw["night_share"], 0.06, 0.12)) if big else 0.0,
+        "narrow_schedule": float(1.0 - _ramp(raw["schedule_entropy"], 0.3, 0.5)) if big else 0.0,
         "lockstep": float(_ramp(raw["timing_density"], 0.05, 0.25)),
     }
-    groups = {
-        "creation": max(s["burst"], 0.5 * s["burst"] + 0.5 * s["fresh"], s["disposable_mail"]) if s["burst"] or s["fresh"] or s["disposable_mail"] else 0.0,
-        "payment": s["prepaid"],
-        "network": s["ip_rotation"],
-        "content": max(min(1.0, 0.5 * s["reasoning"] + 0.5 * s["templated"]), s["jailbreak"]),
-        "behaviour": max(s["round_the_clock"], s["lockstep"]),
-    }
+    groups = {k: float(v) for k, v in groups_from_signals(s).items()}
     return {"raw": raw, "signals": s, "groups": groups}
 
 
-def score_clusters(groups: list[dict], config: ScoringConfig) -> np.ndarray:
-    """Scores in [0, 1] for clusters given their evidence groups."""
-    z = np.array([config.bias + sum(config.group_weights.get(k, 0.0) * v for k, v in g.items()) for g in groups],
-                 dtype=float)
+def account_groups(features: pd.DataFrame) -> dict:
+    """Evidence groups of every account on its own (vectorised; no cluster-only signals).
+
+    Bursts, night activity and schedules need a group, so an account alone can only show
+    creation by a fresh throw-away sign-up, its own payment, rotation, content and 24/7 activity.
+    """
+    f = features
+    zero = np.zeros(len(f))
+    s = {
+        "burst": zero,
+        "fresh": _ramp((f["hours_to_first_use"].fillna(1e9) <= 24).astype(float), 0.2, 0.8),
+        "disposable_mail": _ramp(f["disposable_mail"].astype(float), 0.1, 0.5),
+        "prepaid": _ramp((f["prepaid_share"] > 0).astype(float), 0.2, 0.8),
+        "ip_rotation": _ramp(f["ip_rotation"], 0.2, 0.6),
+        "reasoning": _ramp(f["reasoning_share"], 0.2, 0.7),
+        "templated": _ramp(f["template_share"], 0.3, 0.8),
+        "jailbreak": _ramp(f["jailbreak_share"], 0.1, 0.4),
+        "round_the_clock": _ramp(f["hours_entropy"], 0.80, 0.93),
+        "night": zero, "narrow_schedule": zero, "lockstep": zero,
+    }
+    return groups_from_signals(s)
+
+
+def score_clusters(groups, config: ScoringConfig) -> np.ndarray:
+    """Scores in [0, 1] given evidence groups: a list of dicts, or one dict of arrays."""
+    if isinstance(groups, dict):
+        n = len(next(iter(groups.values()))) if groups else 0
+        z = np.full(n, config.bias, dtype=float)
+        for k, v in groups.items():
+            z += config.group_weights.get(k, 0.0) * np.asarray(v, dtype=float)
+    else:
+        z = np.array([config.bias + sum(config.group_weights.get(k, 0.0) * v for k, v in g.items()) for g in groups],
+                     dtype=float)
     return 1.0 / (1.0 + np.exp(-z)) if len(z) else z

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from graphbuild.layers.payment import DISPOSABLE_TYPES
 from graphbuild.layers.prompts import JAILBREAK_PATTERN, REASONING_PATTERN
 
-__all__ = ["account_features", "FREE_MAIL_DOMAINS", "DISPOSABLE_MAIL_DOMAINS"]
+__all__ = ["account_features", "hour_profile", "FREE_MAIL_DOMAINS", "DISPOSABLE_MAIL_DOMAINS", "COUNTRY_UTC_OFFSET"]
 
 #: Consumer mail providers: anyone can open any number of addresses there.
 FREE_MAIL_DOMAINS = (
@@ -25,6 +26,25 @@ DISPOSABLE_MAIL_DOMAINS = (
 )
 
 
+#: Standard-time UTC offset (hours) of each country's main population centre, for telling local
+#: night from day. Countries spanning several zones get a central one; night is taken as
+#: 01:00-05:00 local so that an error of two hours still lands in the night.
+COUNTRY_UTC_OFFSET = {
+    "US": -6, "CA": -5, "MX": -6, "BR": -3, "AR": -3, "CL": -4, "CO": -5, "PE": -5, "VE": -4, "EC": -5,
+    "UY": -3, "PY": -4, "BO": -4, "CR": -6, "GT": -6, "PA": -5, "DO": -4, "CU": -5, "JM": -5, "PR": -4,
+    "GB": 0, "IE": 0, "PT": 0, "IS": 0, "MA": 1, "ES": 1, "FR": 1, "DE": 1, "IT": 1, "NL": 1, "BE": 1,
+    "LU": 1, "CH": 1, "AT": 1, "SE": 1, "NO": 1, "DK": 1, "PL": 1, "CZ": 1, "SK": 1, "HU": 1, "SI": 1,
+    "HR": 1, "RS": 1, "BA": 1, "AL": 1, "MK": 1, "NG": 1, "DZ": 1, "TN": 1, "CM": 1, "AO": 1,
+    "FI": 2, "EE": 2, "LV": 2, "LT": 2, "UA": 2, "RO": 2, "BG": 2, "GR": 2, "CY": 2, "IL": 2, "PS": 2,
+    "LB": 2, "JO": 3, "EG": 2, "ZA": 2, "LY": 2, "ZW": 2, "ZM": 2, "MZ": 2,
+    "TR": 3, "RU": 3, "BY": 3, "SA": 3, "IQ": 3, "KW": 3, "QA": 3, "BH": 3, "KE": 3, "ET": 3, "TZ": 3,
+    "UG": 3, "IR": 3.5, "AE": 4, "OM": 4, "AZ": 4, "GE": 4, "AM": 4, "AF": 4.5, "PK": 5, "UZ": 5,
+    "KZ": 5, "IN": 5.5, "LK": 5.5, "NP": 5.75, "BD": 6, "MM": 6.5, "TH": 7, "VN": 7, "ID": 7, "KH": 7,
+    "LA": 7, "CN": 8, "HK": 8, "MO": 8, "TW": 8, "SG": 8, "MY": 8, "PH": 8, "MN": 8, "JP": 9, "KR": 9,
+    "AU": 10, "PG": 10, "NZ": 12,
+}
+
+
 def _sql_list(values) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
@@ -36,7 +56,8 @@ def account_features(con) -> pd.DataFrame:
     Columns: n_requests, n_active_days, n_ips, n_prefixes, ip_rotation, hours_entropy,
     hours_to_first_use, reasoning_share, jailbreak_share, template_share, top_template_share,
     n_templates, n_instruments, prepaid_share, free_mail, disposable_mail, org_declared,
-    avg_completion_tokens, created_at, email_domain, org_id, country.
+    avg_completion_tokens, night_share (share of requests sent 01:00-05:00 local time of the
+    declared country, NaN when the country is unknown), created_at, email_domain, org_id, country.
     """
     rp, jp = REASONING_PATTERN.replace("'", "''"), JAILBREAK_PATTERN.replace("'", "''")
     return con.execute(f"""
@@ -75,6 +96,14 @@ def account_features(con) -> pd.DataFrame:
             SELECT e.account_id, count(DISTINCT p.prefix) AS n_prefixes
             FROM events e JOIN ip_prefix p USING (ip) GROUP BY e.account_id
         ),
+        tz AS (SELECT * FROM (VALUES {_tz_values()}) AS t(country, utc_offset)),
+        night AS (
+            SELECT e.account_id,
+                   avg(CASE WHEN hour(e.ts + to_seconds(CAST(tz.utc_offset * 3600 AS BIGINT))) BETWEEN 1 AND 4
+                       THEN 1.0 ELSE 0.0 END) AS night_share
+            FROM events e JOIN accounts a USING (account_id) JOIN tz ON upper(a.country) = tz.country
+            GROUP BY e.account_id
+        ),
         pay AS (
             SELECT account_id, count(DISTINCT instrument_id) AS n_instruments,
                    avg(CASE WHEN lower(coalesce(instrument_type, '')) IN ({_sql_list(DISPOSABLE_TYPES)}) THEN 1 ELSE 0 END) AS prepaid_share
@@ -95,9 +124,25 @@ def account_features(con) -> pd.DataFrame:
                lower(coalesce(a.email_domain, '')) IN ({_sql_list(DISPOSABLE_MAIL_DOMAINS)}) AS disposable_mail,
                a.org_id IS NOT NULL AS org_declared,
                coalesce(b.avg_completion_tokens, 0) AS avg_completion_tokens,
+               n.night_share,
                a.created_at, a.email_domain, a.org_id, a.country
         FROM accounts a
         LEFT JOIN base b USING (account_id) LEFT JOIN toptpl t USING (account_id) LEFT JOIN hrs h USING (account_id)
-        LEFT JOIN pref pf USING (account_id) LEFT JOIN pay p USING (account_id)
+        LEFT JOIN pref pf USING (account_id) LEFT JOIN pay p USING (account_id) LEFT JOIN night n USING (account_id)
         ORDER BY a.account_id
     """).df()
+
+
+def _tz_values() -> str:
+    return ", ".join(f"('{c}', {float(o)})" for c, o in sorted(COUNTRY_UTC_OFFSET.items()))
+
+
+def hour_profile(con, accounts) -> np.ndarray:
+    """Requests per UTC hour of day: an ``(len(accounts), 24)`` int32 array in ``accounts`` order."""
+    df = con.execute("SELECT account_id, hour(ts) AS h, count(*) AS c FROM events GROUP BY 1, 2").df()
+    out = np.zeros((len(accounts), 24), dtype=np.int32)
+    if len(df):
+        codes = pd.Categorical(df["account_id"], categories=accounts).codes
+        ok = codes >= 0
+        np.add.at(out, (codes[ok], df["h"].to_numpy()[ok].astype(np.int64)), df["c"].to_numpy()[ok].astype(np.int32))
+    return out

@@ -9,7 +9,7 @@ import pandas as pd
 
 from graphbuild.config import EvidenceConfig
 from graphbuild.layers import network_uses, payment_uses, prompt_templates, timing_uses, choose_timing_window
-from graphbuild.features import account_features
+from graphbuild.features import account_features, hour_profile
 from graphbuild.pairs import expand_pairs
 from graphbuild.schema import KIND_LAYER, LAYERS, NETWORK, PAYMENT, PROMPT, TIMING
 from graphbuild.weighting import idf, layer_weight, pair_weight
@@ -42,6 +42,8 @@ class EvidenceGraph:
         Per-account signals (graphbuild.features).
     timing_window_seconds : int
         The lockstep window actually used.
+    hours : numpy.ndarray
+        ``(n_accounts, 24)`` requests per UTC hour of day (for cluster-level schedules).
     """
 
     config: EvidenceConfig
@@ -53,6 +55,7 @@ class EvidenceGraph:
     features: pd.DataFrame
     timing_window_seconds: int
     version: str = ""
+    hours: np.ndarray | None = None
     _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -283,7 +286,9 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     bar.update()
 
     features = account_features(con)
+    hours = hour_profile(con, accounts)
     bar.update()
     bar.close()
     return EvidenceGraph(config=config, accounts=accounts, links=links, uses=pub_uses, identifiers=identifiers,
-                         templates=templates, features=features, timing_window_seconds=window, version=version)
+                         templates=templates, features=features, timing_window_seconds=window, version=version,
+                         hours=hours)

@@ -33,6 +33,7 @@ REASONING_PATTERN = (
     r"|explain (your|the|each) (reasoning|steps|thought)|think (carefully|it through|through)"
     r"|reason(ing)? (carefully|through|step)|<thinking>|<reasoning>|let'?s think|walk me through"
     r"|full (reasoning|derivation|solution path)|internal (monologue|reasoning)|thought process"
+    r"|reasoning (trace|process)|worked(-out)? solution|(each|every) (reasoning )?step|think(ing)? out loud"
 )
 #: Common markers of in-the-wild jailbreak prompts.
 JAILBREAK_PATTERN = (
