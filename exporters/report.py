@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import math
@@ -109,26 +110,27 @@ def _site_page(run_dir: Path, cluster_id: str) -> Path | None:
     site = run_dir / "site"
     if not site.is_dir():
         return None
-    candidates = []
-    try:  # the site's own naming, once it exists
-        from exporters.site import cluster_page_name  # type: ignore[attr-defined]
+    from exporters.site import page_name  # the explorer's own naming: site/clusters/<page_name>
 
-        candidates.append(site / cluster_page_name(cluster_id))
-    except (ImportError, AttributeError):
-        pass
-    candidates += [site / "clusters" / f"{cluster_id}.html", site / f"cluster-{cluster_id}.html",
-                   site / f"{cluster_id}.html"]
-    return next((c for c in candidates if c.is_file()), None)
+    page = site / "clusters" / page_name(cluster_id)
+    # when two ids differ only in case the explorer gives the second a hashed name; that name is unique
+    digest = hashlib.sha256(str(cluster_id).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    for candidate in (page.with_name(f"{page.stem}-{digest}.html"), page):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _site_index(run_dir: Path) -> Path | None:
+    p = run_dir / "site" / "index.html"
+    return p if p.is_file() else None
 
 
 def _evidence_package(run_dir: Path, cluster_id: str) -> Path | None:
     """The evidence package of a cluster when it has been built into RUN_DIR/evidence/, else None."""
-    try:
-        from exporters.evidence import package_filename
-        name = package_filename(cluster_id)
-    except (ImportError, AttributeError):
-        name = f"cluster-{cluster_id}.zip"
-    p = run_dir / "evidence" / name
+    from exporters.evidence import package_filename
+
+    p = run_dir / "evidence" / package_filename(cluster_id)
     return p if p.is_file() else None
 
 
@@ -400,7 +402,8 @@ def build_report(run_dir, *, previous=None, history: Iterable = (), top: int = 2
                                          r["cluster_id"]))
     return {
         "format": REPORT_FORMAT_VERSION,
-        "run": {k: head[k] for k in ("name", "path", "label", "since", "until", "version", "seed")},
+        "run": {**{k: head[k] for k in ("name", "path", "label", "since", "until", "version", "seed")},
+                "site_index": _rel(_site_index(run.path), base) if _site_index(run.path) else None},
         "previous": None if prev is None else {"name": prev.path.name, "path": _rel(prev.path, base)},
         "headline": {k: head[k] for k in ("accounts", "accounts_in_clusters", "clusters", "flagged_clusters",
                                           "flagged_accounts", "rejects", "flagged_requests")},

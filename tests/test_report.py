@@ -191,19 +191,15 @@ def test_links_to_site_pages_and_evidence_packages(tmp_path, runs):
     (run / "site").mkdir()
     facts = build_report(run)
     assert all(c["site_page"] is None and c["evidence_package"] is None for c in facts["clusters"])
-    try:
-        from exporters.evidence import package_filename
-        name = package_filename("C0001")
-    except ImportError:
-        name = "cluster-C0001.zip"
+    from exporters.evidence import package_filename
+    from exporters.site import page_name
+
+    name = package_filename("C0001")
     (run / "evidence" / name).write_bytes(b"PK")
-    try:
-        from exporters.site import cluster_page_name
-        page = run / "site" / cluster_page_name("C0001")
-    except ImportError:
-        page = run / "site" / "clusters" / "C0001.html"
+    page = run / "site" / "clusters" / page_name("C0001")
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("<html></html>")
+    (run / "site" / "index.html").write_text("<html></html>")
     assert _site_page(run, "C0001") == page and _evidence_package(run, "C0001") == run / "evidence" / name
     out = write_report(run, run / "report.html")
     facts = json.loads(out.json.read_text())
@@ -212,6 +208,7 @@ def test_links_to_site_pages_and_evidence_packages(tmp_path, runs):
     assert c1["evidence_package"] == f"evidence/{name}"
     html = out.html.read_text()
     assert f'href="{page.relative_to(run).as_posix()}"' in html and f'href="evidence/{name}"' in html
+    assert facts["run"]["site_index"] == "site/index.html" and 'href="site/index.html"' in html
 
 
 def test_find_runs_and_errors(tmp_path, runs):
@@ -300,6 +297,9 @@ def demo_windows(tmp_path_factory):
     from exporters.evidence import build_packages
 
     build_packages(w2, w2 / "evidence", flagged=True)
+    from exporters.site import write_site
+
+    write_site(w2)
     return world, w1, w2
 
 
@@ -403,8 +403,9 @@ def test_demo_report_over_windows(demo_windows, tmp_path):
     assert write_report(w2, tmp_path / "b" / "report.html", history=[w1]).html.read_bytes() == out.html.read_bytes()
     # every flagged cluster links to its evidence package, relative to the report
     top = facts["top_flagged"]
-    assert top and all(c["evidence_package"] for c in top)
-    assert all((out.html.parent / c["evidence_package"]).resolve().is_file() for c in top)
+    assert top and all(c["evidence_package"] and c["site_page"] for c in top)
+    assert all((out.html.parent / c[k]).resolve().is_file() for c in top for k in ("evidence_package", "site_page"))
+    assert all(c["site_page"] for c in facts["clusters"] if c["status"] != "dissolved")
 
 
 @pytest.mark.browser
@@ -420,7 +421,11 @@ def test_demo_report_renders_in_chromium(demo_windows, tmp_path):
         n_img = visit.page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth === 800).length")
         assert n_img == 3
         hrefs = visit.page.evaluate("[...document.querySelectorAll('#top-flagged a')].map(a => a.href)")
-        assert hrefs and all(h.startswith("file://") and h.endswith(".zip") for h in hrefs)
+        assert hrefs and all(h.startswith("file://") and h.endswith((".zip", ".html")) for h in hrefs)
+        # following a cluster link opens its explorer page
+        page_link = next(h for h in hrefs if h.endswith(".html"))
+        visit = browser.open(page_link)
+        assert visit.page.title(), page_link
 
 
 # --- scripts/hydrascope-periodic ----------------------------------------------------------------------
