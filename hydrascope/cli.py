@@ -12,7 +12,7 @@ __all__ = ["main", "build_parser"]
 
 #: subcommand modules in hydrascope/commands/, each with `register(subparsers)`;
 #: a command sets `func(args) -> int` on its parser.
-COMMAND_MODULES = ("run", "demo", "evaluate", "evidence", "report", "demo_world", "export")
+COMMAND_MODULES = ("run", "demo", "evaluate", "evidence", "report", "demo_world", "export", "site")
 
 EPILOG = """examples:
   hydrascope demo --out runs/demo              make the demo world and run it

@@ -2,11 +2,12 @@
 
 Shared by the site, evidence-package and report tests and benchmarks::
 
-    from tests.browser import open_browser, require_browser
+    from tests.browser import open_browser, require_browser, wait_for
 
     require_browser()                     # skip, or fail when HYDRASCOPE_REQUIRE_BROWSER=1
     with open_browser() as browser:
         visit = browser.open(path, screenshot="artifacts/index.png", ready="window.hydrascopeReady === true")
+        wait_for(visit.page, "document.querySelector('.done') !== null")   # CSP-proof polling
         assert visit.requests == []       # nothing but file:// was requested
         assert visit.dialogs == [] and visit.console_errors == [] and visit.page_errors == []
         visit.page.evaluate("...")        # the page stays open until the next open() / close()
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "Visit", "Browser", "open_browser", "browser_available",
-           "require_browser"]
+           "require_browser", "wait_for"]
 
 #: the Debian Chromium binary (override with HYDRASCOPE_CHROMIUM)
 CHROMIUM = os.environ.get("HYDRASCOPE_CHROMIUM", "/usr/bin/chromium")
@@ -60,6 +61,22 @@ def require_browser() -> None:
     if os.environ.get("HYDRASCOPE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser required (HYDRASCOPE_REQUIRE_BROWSER=1) but {reason}")
     pytest.skip(reason)
+
+
+def wait_for(page, expression: str, *, timeout_ms: int = 30000, poll_ms: int = 50):
+    """Poll a JavaScript expression until it is truthy; returns its value.
+
+    Unlike ``page.wait_for_function`` this works on pages whose Content-Security-Policy forbids
+    ``eval`` (playwright's polling evaluates the string inside the page; ``page.evaluate`` does not).
+    """
+    deadline = time.perf_counter() + timeout_ms / 1000.0
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{expression!r} still false after {timeout_ms} ms on {page.url}")
+        page.wait_for_timeout(poll_ms)
 
 
 @dataclass
@@ -127,7 +144,7 @@ class Browser:
         ready : str, optional
             A JavaScript expression that is true once the page has finished drawing.
         timeout_ms : int
-            Give up waiting for ``ready`` after this long (raises playwright's TimeoutError).
+            Give up waiting for ``ready`` after this long (raises TimeoutError).
         full_page : bool
             Screenshot the whole scrollable page instead of the viewport.
         settle_ms : int
@@ -159,7 +176,7 @@ class Browser:
         t0 = time.perf_counter()
         page.goto(url, wait_until="load", timeout=timeout_ms)
         if ready:
-            page.wait_for_function(ready, timeout=timeout_ms)
+            wait_for(page, ready, timeout_ms=timeout_ms)
         visit.open_seconds = time.perf_counter() - t0
         if settle_ms:
             page.wait_for_timeout(settle_ms)

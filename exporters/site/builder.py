@@ -267,8 +267,9 @@ class _Run:
             feats = feats.astype({"account_id": str}).set_index("account_id")
             keep = [c for c in ("n_requests", "email_domain", "country", "created_at", "prepaid_share",
                                 "template_share") if c in feats.columns]
+            keep = [c for c in keep if c not in extra.columns]
             self.feature_columns = keep
-            extra = extra.join(feats[keep], rsuffix="_f")
+            extra = extra.join(feats[keep])
         self.extra = extra
 
         ai = _optional(run, RunFiles.ACCOUNT_IDENTIFIERS)
@@ -521,7 +522,8 @@ def _index_data(R: _Run, names: dict[str, str], *, max_nodes: int, seed: int) ->
         d = R.details.get(cid, {})
         lw = d.get("layer_weight") or {}
         top_layer = max(sorted(lw), key=lambda k: lw[k]) if lw else ""
-        rows.append([cid, _plain(r.n_accounts), _plain(r.score), _flag(r.flagged), str(r.reasons or ""),
+        reasons = d.get("reasons") or [x.strip() for x in str(r.reasons or "").split(";") if x.strip()]
+        rows.append([cid, _plain(r.n_accounts), _plain(r.score), _flag(r.flagged), " · ".join(map(str, reasons)),
                      _plain(d.get("stability")), top_layer, _ts(d.get("first_seen")), _ts(d.get("last_seen")),
                      "clusters/" + names[cid]])
     shown = [row[0] for row in rows[:max_nodes]]
