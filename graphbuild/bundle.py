@@ -10,7 +10,8 @@ Decisions (docs/input-validation.md gives each at length):
 * DuckDB reads everything into an on-disk database (temporary tables spill beside it): CSV
   all-VARCHAR with a fixed RFC 4180 dialect and DuckDB's ``store_rejects``; JSON Lines as
   one text value per physical line, then ``json_extract_string``; Parquet with native types.
-  The reads stay as temporary tables ``_raw_<table>`` (unknown columns included); the typed
+  Once parsed, the materialised reads are dropped and ``_raw_<table>`` becomes a temporary
+  view re-reading the file (unknown columns included, ignored by detection); the typed
   tables ``accounts``, ``events``, ``payments`` and ``_labels_eval_only`` are ordinary
   tables holding the accepted rows in file order. No Python runs per row: only distinct
   non-canonical IP strings and the rejected rows reach Python.
@@ -115,7 +116,8 @@ class Bundle:
         The bundle folder.
     con : duckdb.DuckDBPyConnection
         Connection holding the typed tables ``accounts``, ``events``, ``payments`` (empty
-        when absent) and the raw reads ``_raw_<table>``; its session time zone is UTC.
+        when absent), ``_labels_eval_only`` and the temporary views ``_raw_<table>``
+        re-reading each file as it is; its session time zone is UTC.
         Keep the Bundle alive while using ``con``: a temporary database is removed when the
         Bundle is garbage-collected or :meth:`close` d.
     files : dict of str to Path
@@ -406,12 +408,13 @@ def _read_csv(con, table: str, path: Path) -> dict:
     comp = "gzip" if path.name.lower().endswith(".gz") else "none"
     raw = f"_raw_{table}"
     errt = f"_csverr_{table}"
+    opts = (f"columns={cols}, auto_detect=false, header=true, delim=',', quote='\"', escape='\"', "
+            f"ignore_errors=true, strict_mode=true, null_padding=false, max_line_size={_MAX_LINE}, "
+            f"buffer_size={_MAX_LINE * 2}, compression='{comp}', encoding='utf-8'")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv(?, columns={cols}, auto_detect=false, "
-            f"header=true, delim=',', quote='\"', escape='\"', ignore_errors=true, store_rejects=true, "
-            f"rejects_table='{errt}', rejects_scan='_csvscan_{table}', strict_mode=true, null_padding=false, "
-            f"max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE * 2}, compression='{comp}', encoding='utf-8')",
+            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv(?, {opts}, store_rejects=true, "
+            f"rejects_table='{errt}', rejects_scan='_csvscan_{table}')",
             [str(path)],
         )
     except duckdb.Error as exc:
@@ -424,7 +427,8 @@ def _read_csv(con, table: str, path: Path) -> dict:
         f"SELECT line, first(error_type ORDER BY byte_position), first(csv_line ORDER BY byte_position) "
         f"FROM {errt} GROUP BY line ORDER BY line"
     ).fetchall()
-    return {"format": "csv", "parse_errors": [(int(l), _CSV_ERRORS.get(str(t), f"malformed CSV row: {str(t).lower()}"),
+    return {"format": "csv", "raw_view": f"SELECT * FROM read_csv({_lit(path.resolve())}, {opts})",
+            "parse_errors": [(int(l), _CSV_ERRORS.get(str(t), f"malformed CSV row: {str(t).lower()}"),
                                                (v or "").strip("\r\n")) for l, t, v in errs]}
 
 
@@ -442,21 +446,23 @@ def _read_parquet(con, table: str, path: Path) -> dict:
            "CAST(NULL AS VARCHAR) AS _badval"]
     sel += _column_exprs(table, mapping, types)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw}")
-    return {"format": "parquet", "parse_errors": []}
+    return {"format": "parquet", "parse_errors": [],
+            "raw_view": f"SELECT * FROM read_parquet({_lit(path.resolve())}, file_row_number=true)"}
 
 
 def _read_jsonl(con, table: str, path: Path) -> dict:
     comp = "gzip" if path.name.lower().endswith(".gz") else "none"
     lines = f"_lines_{table}"
     errt = f"_jsonerr_{table}"
+    opts = (f"columns={{'_text': 'VARCHAR'}}, auto_detect=false, header=false, delim='\x01', quote='', escape='', "
+            f"ignore_errors=true, strict_mode=false, max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE * 2}, "
+            f"compression='{comp}', encoding='utf-8'")
     try:
         # one VARCHAR per physical line: no quoting, and a delimiter (0x01) that valid JSON
         # cannot contain unescaped, so a line holding it is a reject either way
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT * FROM read_csv(?, columns={{'_text': 'VARCHAR'}}, "
-            f"auto_detect=false, header=false, delim='\x01', quote='', escape='', ignore_errors=true, "
-            f"store_rejects=true, rejects_table='{errt}', rejects_scan='_jsonscan_{table}', strict_mode=false, "
-            f"max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE * 2}, compression='{comp}', encoding='utf-8')",
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT * FROM read_csv(?, {opts}, "
+            f"store_rejects=true, rejects_table='{errt}', rejects_scan='_jsonscan_{table}')",
             [str(path)],
         )
     except duckdb.Error as exc:
@@ -502,7 +508,10 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     # one JSON parse per line for all columns
     con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM ({inner})")
     parse_errors = [(int(l), R_UTF8 if "INVALID" in str(t) else R_JSON, (v or "").strip("\r\n")) for l, v, t in errs]
-    return {"format": "jsonl", "parse_errors": parse_errors}
+    raw_view = (f"SELECT CASE WHEN json_valid(_text) THEN _text END AS _json, "
+                f"CASE WHEN NOT json_valid(_text) THEN _text END AS _text "
+                f"FROM read_csv({_lit(path.resolve())}, {opts}) WHERE {_trim('_text')} <> ''")
+    return {"format": "jsonl", "parse_errors": parse_errors, "raw_view": raw_view}
 
 
 def _json_key(name: str) -> str:
@@ -788,6 +797,13 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     )
     for table in ("events", "payments", "labels"):
         clears[table] = _normalise(con, table, now_lit)
+    # everything needed is in _p_<table> now: free the materialised reads and leave views that
+    # re-read the files, for anyone who wants the unknown columns
+    for table in present:
+        con.execute(f"DROP VIEW IF EXISTS temp._src_{table}")
+        con.execute(f"DROP TABLE IF EXISTS temp._raw_{table}")
+        con.execute(f"DROP TABLE IF EXISTS temp._lines_{table}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_{table} AS {info[table]['raw_view']}")
     bar.update(1)
 
     con.execute(
@@ -923,9 +939,10 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
 
 
 def _drop_intermediates(con) -> None:
-    """Drop the temporary working tables and views; keep ``_raw_<table>`` (the reads as-is)."""
+    """Drop the temporary working tables and views; keep the views ``_raw_<table>``."""
     views = con.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal "
-                        "AND starts_with(view_name, '_') ORDER BY view_name").fetchall()
+                        "AND starts_with(view_name, '_') AND NOT starts_with(view_name, '_raw_') "
+                        "ORDER BY view_name").fetchall()
     for (name,) in views:
         con.execute(f"DROP VIEW IF EXISTS temp.{_ident(name)}")
     tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_') "

@@ -618,3 +618,12 @@ def test_tabs_and_spaces_are_trimmed_and_blank_text_is_null(tmp_path):
     assert b.con.execute("SELECT account_id, ip, prompt, model FROM events").fetchall() == [
         ("a1", "1.1.1.1", None, "\t m1")]
     assert b.rejects.empty
+
+
+def test_jsonl_keys_match_case_insensitively_and_unknown_keys_stay_raw(tmp_path):
+    write_text(tmp_path, "accounts.jsonl", '{"Account_ID": "a1", "CREATED_AT": "2026-01-01", "tier": {"x": 1}}\n')
+    write_text(tmp_path, "events.jsonl", '{"account_id": "a1", "ts": 1767312000, "ip": "1.1.1.1", "n": [1]}\n')
+    b = load_bundle(tmp_path, now=NOW)
+    assert b.con.execute("SELECT account_id, created_at FROM accounts").fetchall() == [("a1", D(2026, 1, 1))]
+    assert b.con.execute("SELECT json_extract_string(_json, '$.tier.x') FROM _raw_accounts").fetchall() == [("1",)]
+    assert b.con.execute("SELECT ts FROM events").fetchall() == [(D(2026, 1, 2),)]
