@@ -179,7 +179,8 @@ def test_formula_reasons_are_prefixed(tmp_path):
     r = make_run(tmp_path / "r", d, since="2026-11-01T00:00:00Z", until="2026-11-02T00:00:00Z")
     out = write_report(r, tmp_path / "out" / "weekly.html")
     assert out.csv.name == "weekly.csv" and out.json.name == "weekly.json"
-    row = next(csv.DictReader(out.csv.open()))
+    with out.csv.open(newline="") as fh:
+        row = next(csv.DictReader(fh))
     assert row["reasons"] == "'=1+1;@SUM(A1)"
 
 
