@@ -493,3 +493,20 @@ def test_periodic_script_runs_reports_and_keeps_the_last_runs(tmp_path):
     # the same window again is a no-op
     r = _periodic("--bundle", world, "--runs", runs, "--window", "3d", "--until", "2026-10-10T00:00:00Z")
     assert r.returncode == 0 and "nothing to do" in r.stdout
+
+
+def test_minimal_run_folder_without_optional_files(tmp_path):
+    """Only the three files RunFolder requires, no clusters at all: the report still renders."""
+    run = tmp_path / "bare"
+    run.mkdir()
+    (run / "accounts.csv").write_text("account_id,cluster_id,flagged,score\nu1,,false,0.0000\n")
+    (run / "clusters.csv").write_text("cluster_id,n_accounts,score,flagged,reasons\n")
+    (run / "run.json").write_text("{}")
+    out = write_report(run, tmp_path / "out" / "report.html")
+    facts = json.loads(out.json.read_text())
+    assert facts["headline"]["accounts"] == 1 and facts["headline"]["clusters"] == 0
+    assert facts["headline"]["rejects"] is None and facts["changes"]["source"] is None
+    assert facts["traffic"]["series"] == [] and facts["run"]["until"] is None
+    html = out.html.read_text()
+    assert "No cluster is flagged in this run." in html and "No previous run to compare with" in html
+    assert out.csv.read_text().splitlines() == [",".join(REPORT_CSV_COLUMNS)]
