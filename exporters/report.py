@@ -272,14 +272,6 @@ def _sequence(run: RunFolder, previous: RunFolder | None, history: Iterable) -> 
 
 # --- the facts ---------------------------------------------------------------------------------------
 
-def _num(value):
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def build_report(run_dir, *, previous=None, history: Iterable = (), top: int = 20, base_dir=None) -> dict:
     """Collect everything a report shows, as a JSON-ready dict (what report.json holds).
 
@@ -353,7 +345,7 @@ def build_report(run_dir, *, previous=None, history: Iterable = (), top: int = 2
             "n_previous": int(lr.n_previous) if lr is not None else None,
             "n_current": int(lr.n_current) if lr is not None else None,
             "n_accounts": int(c.n_accounts),
-            "score": _num(float(c.score)) if c.score == c.score else None,
+            "score": float(c.score) if pd.notna(c.score) else None,
             "flagged": bool(c.hs_flagged),
             "reasons": reasons,
             "first_seen": d.get("first_seen"),
