@@ -314,3 +314,24 @@ def test_other_period_lengths(tmp_path, days):
     jail = labels.account_id[labels.campaign_id == "camp_jailbreak_late"]
     assert (created.loc[jail] > start + pd.Timedelta(days=days / 2)).all()
     assert len(info.campaigns) == 7
+
+
+def test_blockwise_generation(tmp_path, monkeypatch):
+    """Large worlds are generated a block of accounts at a time; the result must stay valid."""
+    import hydrascope.demo.world as world_mod
+
+    monkeypatch.setattr(world_mod, "_ACCOUNT_BLOCK", 97)
+    monkeypatch.setattr(world_mod, "_ROW_CHUNK", 1000)
+    info = generate_world(tmp_path / "a", n_accounts=600, seed=8)
+    again = generate_world(tmp_path / "b", n_accounts=600, seed=8)
+    for f in info.files:
+        assert (info.path / f).read_bytes() == (again.path / f).read_bytes(), f
+    ev = pd.read_csv(info.path / "events.csv", dtype=str, keep_default_na=False)
+    key = list(zip(ev.account_id, ev.ts))
+    assert key == sorted(key)
+    labels = pd.read_csv(info.path / "labels.csv", dtype=str)
+    for cid in ("camp_dc_burst", "camp_resproxy_growing", "camp_slow_slot"):
+        e = ev[ev.account_id.isin(labels.account_id[labels.campaign_id == cid])]
+        assert len(e) > 0 and e.prompt.is_unique, cid
+    assert ev.prompt.str.contains("<script>alert(1)</script>", regex=False).any()
+    assert info.n_events == len(ev)

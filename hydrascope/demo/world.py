@@ -18,6 +18,8 @@ FORMATS = ("csv", "csv.gz", "parquet", "jsonl")
 
 DAY = 86400
 HOUR = 3600
+_ACCOUNT_BLOCK = 50_000   # accounts whose events are generated together (bounds memory)
+_ROW_CHUNK = 200_000      # event rows per written batch / Parquet row group
 _GENERATOR_VERSION = 1
 
 
@@ -1114,17 +1116,37 @@ def _segment_offsets(lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts, lengths)
 
 
-def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
+class _ComboCursor:
+    """Hands out each fleet's (template, content) combinations without repeats, chunk after chunk."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.pending: dict[int, np.ndarray] = {}
+
+    def take(self, fleet: int, space: int, k: int) -> np.ndarray:
+        buf = self.pending.get(fleet, np.empty(0, np.int64))
+        while len(buf) < k:
+            buf = np.concatenate([buf, self.rng.permutation(space)])
+        self.pending[fleet] = buf[k:]
+        return buf[:k]
+
+
+def _events(b: _Builder, A: dict, start_day: int, accs: np.ndarray, in_chunk: np.ndarray,
+            combos: _ComboCursor, hostile_k: int) -> dict[str, np.ndarray]:
+    """Events of the accounts ``accs`` (logical indices; ``in_chunk`` is their mask)."""
     rng, days, end = b.rng, b.days, b.end
-    n = len(A["created"])
-    lo = np.maximum(A["created"], 0)
+    n = len(accs)
+    created = A["created"][accs]
+    lo = np.maximum(created, 0)
     span = np.maximum(end - lo, 0) / DAY
-    accept_mean = (5 * A["weekday"] + 2 * A["weekend"]) / 7
-    lam = A["sess_rate"] * span / np.maximum(accept_mean, 1e-3)
+    accept_mean = (5 * A["weekday"][accs] + 2 * A["weekend"][accs]) / 7
+    lam = A["sess_rate"][accs] * span / np.maximum(accept_mean, 1e-3)
     ns = rng.poisson(lam)
-    sa = np.repeat(np.arange(n), ns)
-    day_lo = lo // DAY
-    d = day_lo[sa] + (rng.random(len(sa)) * (days - day_lo[sa])).astype(np.int64)
+    sa = accs[np.repeat(np.arange(n), ns)]
+    day_lo_acc = np.zeros(len(A["created"]), np.int64)
+    day_lo_acc[accs] = lo // DAY
+    dl = day_lo_acc[sa]
+    d = dl + (rng.random(len(sa)) * (days - dl)).astype(np.int64)
     sched = A["sched"][sa]
     hours = _cdf_table([_H_PERSONAL, _H_WORK, _H_STUDENT])
     prof = np.minimum(sched, 2)
@@ -1142,7 +1164,7 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
     sa, ts = sa[keep], ts[keep]
     # first session right after sign-up
     fd = A["first_delay"]
-    first = np.flatnonzero((fd >= 0) & (A["created"] >= 0) & (A["created"] < end))
+    first = accs[(fd[accs] >= 0) & (created >= 0) & (created < end)]
     sa = np.concatenate([sa, first])
     ts = np.concatenate([ts, A["created"][first] + fd[first].astype(np.int64)])
     # expand sessions into requests
@@ -1157,6 +1179,8 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
     ev_ts = ts[ev_sess] + within.astype(np.int64)
     # dispatched (synchronized) requests
     for who, t in b.dispatch:
+        keep = in_chunk[who]
+        who, t = who[keep], t[keep]
         base = ev_sess.max() + 1 if len(ev_sess) else 0
         ev_acc = np.concatenate([ev_acc, who])
         ev_ts = np.concatenate([ev_ts, t])
@@ -1208,13 +1232,12 @@ def _events(b: _Builder, A: dict, start_day: int) -> dict[str, np.ndarray]:
         if not A["unique"][a0] or not len(sel):
             continue
         t_start, t_len, c_start, c_len = A["tpl_start"][a0], A["tpl_len"][a0], A["c_start"][a0], A["c_len"][a0]
-        space = int(t_len * c_len)
-        combo = rng.choice(space, size=len(sel), replace=len(sel) > space)
+        combo = combos.take(fi, int(t_len * c_len), len(sel))
         tpl[sel] = lists[t_start + combo % t_len]
         content[sel] = c_start + combo // t_len
-    if getattr(b, "hostile_content", None) is not None and b.hostile:
+    if hostile_k and getattr(b, "hostile_content", None) is not None:
         hs, hl = b.hostile_content
-        k = max(2 * hl, m // 5000)
+        k = max(hostile_k, m // 5000)
         camp = A["camp"][ev_acc] >= 0
         for is_camp, pool in ((False, np.flatnonzero(~camp)), (True, np.flatnonzero(camp))):
             if len(pool):
@@ -1272,6 +1295,8 @@ class _TableWriter:
         else:
             if table.num_rows:
                 text = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+                # characters some line splitters treat as line breaks stay escaped
+                text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
                 self.f.write((text if text.endswith("\n") else text + "\n").encode("utf-8"))
 
     def close(self) -> None:
@@ -1369,17 +1394,12 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
 
-    ev = _events(b, A, start_day)
     if hostile:
         hb = np.flatnonzero(A["kind"] == K_INDIVIDUAL)
         bad = b.ua("Mozilla/5.0 <script>alert(1)</script> (X11; Linux) '; MATCH (n) DETACH DELETE n //")
-        for a in hb[3:5]:
-            ev["ua"][ev["acc"] == a] = bad
-    # sort events by (account_id, ts)
-    eorder = np.lexsort((ev["ts"], rank[ev["acc"]]))
-    for k in ev:
-        ev[k] = ev[k][eorder]
-    m = len(ev["acc"])
+        s0, _ = b.lst([bad])
+        A["ua_start"][hb[3:5]] = s0
+        A["ua_len"][hb[3:5]] = 1
 
     # --- string tables ------------------------------------------------------------------------
     ip_all = np.concatenate(b.ip_chunks)
@@ -1394,6 +1414,7 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     p2_len = np.array([len(t) for t in b.part2])
     tag_arr = pa.array(b.numtags, pa.string())
     pre_len = np.array([len(p) for p, _ in b.tpls]) + np.array([len(s) for _, s in b.tpls])
+    n_hostile = len(_HOSTILE_PROMPTS)
     con_len = np.array([len(c) for c in b.contents])
     tag_len = np.array([len(t) for t in b.numtags])
 
@@ -1426,46 +1447,66 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     ev_schema = pa.schema([("account_id", pa.string()), ("ts", ts_type), ("ip", pa.string()),
                            ("user_agent", pa.string()), ("api_key_id", pa.string()), ("model", pa.string()),
                            ("prompt", pa.string()), ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64())])
-    plen = pre_len[ev["tpl"]] + con_len[ev["content"]] + p2_len[ev["part2"]] + np.where(ev["numtag"] > 0, tag_len[ev["numtag"]] + 6, 0)
-    ptok = np.ceil(plen / 3.8 * rng.uniform(0.92, 1.08, size=m)).astype(np.int64) + 7
-    ctok = np.clip(rng.lognormal(A["comp_mu"][ev["acc"]], A["comp_sigma"][ev["acc"]]), 1, 8192).astype(np.int64)
     w = _TableWriter(out / ("events" + ext), fmt, ev_schema)
-    chunk = 200_000
-    steps = range(0, m, chunk)
+    combos = _ComboCursor(rng)
+    ev_counts = np.zeros(n, np.int64)
+    m = 0
+    bar = None
     if progress:
         from tqdm import tqdm
-        steps = tqdm(steps, total=(m + chunk - 1) // chunk, unit="chunk", desc="events")
-    # build chunk i+1 while a worker thread encodes and writes chunk i (Arrow releases the GIL);
-    # chunks are written strictly in order, so the files stay byte-identical
+        bar = tqdm(total=n, unit="account", desc="events")
+    # accounts are processed in id order, a block at a time, so memory stays bounded at any size;
+    # a worker thread encodes and writes block i while block i+1 is built (Arrow releases the GIL);
+    # blocks are written strictly in order, so the files stay byte-identical
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
-        for s in steps:
-            e = slice(s, min(m, s + chunk))
-            tpl = pa.array(ev["tpl"][e])
-            tag = ev["numtag"][e]
-            numstr = pc.if_else(pa.array(tag > 0), pc.cast(pa.array(ev["num"][e]), pa.string()), pa.scalar(""))
-            prompt = pc.binary_join_element_wise(
-                pre_arr.take(tpl), con_arr.take(pa.array(ev["content"][e])), p2_arr.take(pa.array(ev["part2"][e])),
-                suf_arr.take(tpl), tag_arr.take(pa.array(tag)), numstr, "")
-            keys = pc.binary_join_element_wise(pa.scalar("key_"), pc.cast(pa.array(ev["key"][e]), pa.string()), "")
-            tbl = pa.table({
-                "account_id": ids_arr.take(pa.array(ev["acc"][e])),
-                "ts": _ts_col(pa, pc, ev["ts"][e] + start_sec, fmt),
-                "ip": ip_str.take(pa.array(ev["ip"][e])),
-                "user_agent": ua_arr.take(pa.array(ev["ua"][e])),
-                "api_key_id": keys,
-                "model": model_arr.take(pa.array(ev["model"][e])),
-                "prompt": prompt,
-                "prompt_tokens": pa.array(ptok[e]),
-                "completion_tokens": pa.array(ctok[e]),
-            }, schema=ev_schema)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(w.write, tbl)
+        for bi, a0 in enumerate(range(0, n, _ACCOUNT_BLOCK)):
+            accs = np.sort(order[a0:a0 + _ACCOUNT_BLOCK])
+            in_chunk = np.zeros(n, np.bool_)
+            in_chunk[accs] = True
+            ev = _events(b, A, start_day, accs, in_chunk, combos, 2 * n_hostile if hostile and bi == 0 else 0)
+            eorder = np.lexsort((ev["ts"], rank[ev["acc"]]))  # (account_id, ts)
+            for k in ev:
+                ev[k] = ev[k][eorder]
+            mc = len(ev["acc"])
+            m += mc
+            ev_counts += np.bincount(ev["acc"], minlength=n)
+            plen = (pre_len[ev["tpl"]] + con_len[ev["content"]] + p2_len[ev["part2"]]
+                    + np.where(ev["numtag"] > 0, tag_len[ev["numtag"]] + 6, 0))
+            ptok = np.ceil(plen / 3.8 * rng.uniform(0.92, 1.08, size=mc)).astype(np.int64) + 7
+            ctok = np.clip(rng.lognormal(A["comp_mu"][ev["acc"]], A["comp_sigma"][ev["acc"]]), 1, 8192).astype(np.int64)
+            for s in range(0, mc, _ROW_CHUNK):
+                e = slice(s, min(mc, s + _ROW_CHUNK))
+                tpl = pa.array(ev["tpl"][e])
+                tag = ev["numtag"][e]
+                numstr = pc.if_else(pa.array(tag > 0), pc.cast(pa.array(ev["num"][e]), pa.string()), pa.scalar(""))
+                prompt = pc.binary_join_element_wise(
+                    pre_arr.take(tpl), con_arr.take(pa.array(ev["content"][e])),
+                    p2_arr.take(pa.array(ev["part2"][e])), suf_arr.take(tpl), tag_arr.take(pa.array(tag)), numstr, "")
+                keys = pc.binary_join_element_wise(pa.scalar("key_"), pc.cast(pa.array(ev["key"][e]), pa.string()), "")
+                tbl = pa.table({
+                    "account_id": ids_arr.take(pa.array(ev["acc"][e])),
+                    "ts": _ts_col(pa, pc, ev["ts"][e] + start_sec, fmt),
+                    "ip": ip_str.take(pa.array(ev["ip"][e])),
+                    "user_agent": ua_arr.take(pa.array(ev["ua"][e])),
+                    "api_key_id": keys,
+                    "model": model_arr.take(pa.array(ev["model"][e])),
+                    "prompt": prompt,
+                    "prompt_tokens": pa.array(ptok[e]),
+                    "completion_tokens": pa.array(ctok[e]),
+                }, schema=ev_schema)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(w.write, tbl)
+            if bar is not None:
+                bar.update(len(accs))
+            del ev, plen, ptok, ctok
         if pending is not None:
             pending.result()
+    if bar is not None:
+        bar.close()
     if m == 0:
         w.write(ev_schema.empty_table())
     w.close()
@@ -1504,7 +1545,6 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
 
     # --- world.json -----------------------------------------------------------------------------------
     campaigns: dict[str, dict] = {}
-    ev_counts = np.bincount(ev["acc"], minlength=n)
     for f in b.fleets:
         c = campaigns.setdefault(f["campaign"], {"description": "", "size": 0, "start_day": None, "fleets": [],
                                                  "signals": [], "n_events": 0})
