@@ -306,8 +306,14 @@ def build_report(run_dir, *, previous=None, history: Iterable = (), top: int = 2
     prev_for_links = prev
     if prev_for_links is None and source == LINEAGE_CSV:
         pp = run.meta.get("previous_run")
-        if pp and _is_run(Path(pp)):
-            prev_for_links = RunFolder(pp)
+        if isinstance(pp, str) and pp:
+            # recorded as given to `hydrascope run`; a relative path may be relative to another folder, so
+            # prefer a sibling of this run with that name (the usual layout) over the working directory
+            sibling = run.path.parent / Path(pp).name
+            for cand in ([Path(pp)] if Path(pp).is_absolute() else [sibling, Path(pp)]):
+                if _is_run(cand) and cand.resolve() != run.path.resolve():
+                    prev_for_links = RunFolder(cand)
+                    break
 
     clusters = run.clusters.copy()
     clusters["cluster_id"] = clusters["cluster_id"].astype(str)

@@ -210,6 +210,13 @@ def test_links_to_site_pages_and_evidence_packages(tmp_path, runs):
     html = out.html.read_text()
     assert f'href="{page.relative_to(run).as_posix()}"' in html and f'href="evidence/{name}"' in html
     assert facts["run"]["site_index"] == "site/index.html" and 'href="site/index.html"' in html
+    # a dissolved cluster links to its page in the previous run (run.json names that run)
+    old_page = runs[0] / "site" / "clusters" / page_name("C0003")
+    old_page.parent.mkdir(parents=True)
+    old_page.write_text("<html></html>")
+    facts = build_report(run)
+    gone = next(c for c in facts["clusters"] if c["status"] == "dissolved")
+    assert gone["cluster_id"] == "C0003" and gone["site_page"] == "../2026-11-02/site/clusters/C0003.html"
 
 
 def test_find_runs_and_errors(tmp_path, runs):
