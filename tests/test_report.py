@@ -517,3 +517,13 @@ def test_minimal_run_folder_without_optional_files(tmp_path):
     html = out.html.read_text()
     assert "No cluster is flagged in this run." in html and "No previous run to compare with" in html
     assert out.csv.read_text().splitlines() == [",".join(REPORT_CSV_COLUMNS)]
+
+
+def test_registered_in_the_hydrascope_command(tmp_path, runs, capsys):
+    from hydrascope.cli import main
+
+    out = tmp_path / "main" / "report.html"
+    assert main(["report", str(runs[1]), "--previous", str(runs[0]), "--out", str(out)]) == 0
+    assert out.is_file()
+    assert main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 1
+    assert "not a hydrascope run folder" in capsys.readouterr().err
