@@ -353,7 +353,7 @@ _ACC_COLS = {
     "numtag": (np.int64, 0), "unique": (np.bool_, False), "p_chat": (np.float64, 0.0), "p_tail": (np.float64, 0.0),
     "comp_mu": (np.float64, 5.7), "comp_sigma": (np.float64, 0.8),
 }
-K_INDIVIDUAL, K_HOUSEHOLD, K_STUDENT, K_DEV, K_STAFF, K_INTEGRATOR, K_CAMPAIGN = range(7)
+K_INDIVIDUAL, K_HOUSEHOLD, K_STUDENT, K_DEV, K_STAFF, K_INTEGRATOR, K_CAMPAIGN, K_UNIVERSITY = range(8)
 
 
 class _Builder:
@@ -688,6 +688,46 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
             comp_sigma=0.8)
         inst = _instrument_ids(rng, 1)[0]
         b.payments(idx, inst, "card", created + rng.integers(0, 2 * DAY, size=n), country)
+
+    # --- benign: university classes -------------------------------------------------------------
+    # a class signs up together at term start, shares the campus NAT and the course's
+    # step-by-step homework wrapper: the closest benign look-alike of a CoT-harvesting fleet
+    n_uni = max(1, int(round(n_total / 1500)))
+    for ui in range(n_uni):
+        n = int(min(max(20, 0.03 * n_benign), rng.integers(40, 121)))
+        org = _org_id(b)
+        b.benign_orgs.append(org)
+        name = _word(rng, 2, 2).capitalize()
+        domain = f"{name.lower()}-university.edu"
+        b.used_domains.add(domain)
+        country = ("US", "GB", "DE", "IN", "CA", "AU")[int(rng.integers(6))]
+        tz = float(_COUNTRIES[country][1][0])
+        campus = _hosts(rng, np.repeat(_prefixes(rng, _BIZ_FIRST, 1), int(rng.integers(4, 9))))
+        cs = b.ips(campus)
+        hs, hl, _ = home_ips(n, 1, 1)
+        # term started before the period, or (every second university) in its first week
+        term = (-int(rng.integers(10, 40)) if ui % 2 == 0 else int(rng.integers(1, 6))) * DAY
+        created = term + (rng.random(n) * 3 * DAY).astype(np.int64)
+        late = rng.random(n) < 0.2
+        created[late] = term + (rng.random(int(late.sum())) * 20 * DAY).astype(np.int64)
+        course = int(rng.integers(100, 400))
+        subject = ("MATH", "CS", "STAT", "ECON")[int(rng.integers(4))]
+        wr = [(f"[{subject} {course} homework helper] Solve the following problem. Show your work step by step.\n\n", ""),
+              (f"{subject}{course} HW - explain each step of the solution:\n\n", "\n\nShow all steps."),
+              (f"For my {subject} {course} class: ", " Please show your work.")]
+        t_s, t_l = b.lst([b.tpl(p_, s_) for p_, s_ in wr])
+        ua_s, ua_l = ua_lists(n, 0.1)
+        idx = b.add(
+            n, kind=K_UNIVERSITY, grp=ui, created=created, email=domain, country=country, org=org,
+            signup_ip=cs + rng.integers(0, len(campus), size=n), tz=tz, sched=S_STUDENT,
+            sess_rate=rng.lognormal(np.log(0.5), 0.6, size=n), sess_len=3.0, gap=rng.uniform(60, 300, size=n),
+            weekday=1.0, weekend=0.6, pool_start=cs, pool_len=len(campus), sec_start=hs, sec_len=hl,
+            sec_p=rng.uniform(0.2, 0.6, size=n), ua_start=ua_s, ua_len=ua_l,
+            key_base=rng.integers(10**8, 10**9, size=n) * 10, model_prof=P_STUDENT, tpl_start=t_s, tpl_len=t_l,
+            p_tpl=rng.uniform(0.3, 0.6, size=n), cas_start=cas_start, cas_len=cas_len, p_cas=0.2,
+            c_start=C_CODE[0], c_len=C_MATH[0] + C_MATH[1] - C_CODE[0], c_win=400,
+            c_off=rng.integers(0, 10**6, size=n), p_chat=0.25, p_tail=0.1, comp_mu=np.log(550), comp_sigma=0.5)
+        personal_payments(idx, created, np.full(n, country, dtype=object), 0.15, 0.03, 0.0)
 
     # --- benign: app integrators -------------------------------------------------------------------
     n_int = max(2, int(round(n_total / 300)))
@@ -1568,11 +1608,12 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
         "population": {name: int((A["kind"] == k).sum()) for name, k in
                        (("individual", K_INDIVIDUAL), ("household", K_HOUSEHOLD), ("student", K_STUDENT),
                         ("developer", K_DEV), ("company_staff", K_STAFF), ("integrator", K_INTEGRATOR),
-                        ("campaign", K_CAMPAIGN))},
+                        ("university", K_UNIVERSITY), ("campaign", K_CAMPAIGN))},
         "campaigns": campaigns,
         "benign_orgs": sorted(b.benign_orgs),
         "benign_org_sizes": {str(o): int(c) for o, c in zip(*np.unique(
-            A["org"][np.isin(A["kind"], (K_STAFF, K_INTEGRATOR))].astype(str), return_counts=True))},
+            A["org"][np.isin(A["kind"], (K_STAFF, K_INTEGRATOR, K_UNIVERSITY))].astype(str),
+            return_counts=True))},
         "models": list(_MODELS),
     }
     (out / "world.json").write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
