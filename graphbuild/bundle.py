@@ -482,31 +482,36 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
     else:
         src_lines = f"SELECT rowid + 1 AS _line, _text FROM {lines}"
     raw = f"_raw_{table}"
-    # valid JSON goes to _json, anything else stays as _text (for the reject value); blank lines go
+    jl = f"_jl_{table}"
+    # pass 1: the JSON type of each non-blank line (NULL when it is not JSON)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT _line, CASE WHEN _ok THEN _t END AS _json, "
-        f"json_type(CASE WHEN _ok THEN _t END) AS _kind, CASE WHEN NOT _ok THEN _t END AS _text "
-        f"FROM (SELECT _line, _text AS _t, json_valid(_text) AS _ok FROM ({src_lines}) "
-        f"WHERE _text IS NOT NULL AND {_trim('_text')} <> '') ORDER BY _line"
+        f"CREATE OR REPLACE TEMP TABLE {jl} AS SELECT _line, _text, try(json_type(_text)) AS _kind "
+        f"FROM ({src_lines}) WHERE _text IS NOT NULL AND {_trim('_text')} <> ''"
     )
-    n_obj = con.execute(f"SELECT count(*) FROM {raw} WHERE _kind = 'OBJECT'").fetchone()[0]
+    con.execute(f"DROP TABLE IF EXISTS temp.{lines}")
+    # pass 2: the keys present in any object
+    n_obj = con.execute(f"SELECT count(*) FROM {jl} WHERE _kind = 'OBJECT'").fetchone()[0]
     keys = [r[0] for r in con.execute(
-        f"SELECT DISTINCT k FROM (SELECT unnest(json_keys(_json)) AS k FROM {raw} WHERE _kind = 'OBJECT') ORDER BY k"
+        f"SELECT DISTINCT k FROM (SELECT unnest(json_keys(_text)) AS k FROM {jl} WHERE _kind = 'OBJECT') ORDER BY k"
     ).fetchall()]
-    if n_obj:
-        mapping = _match_columns(table, path.name, keys)
-    else:  # no objects at all: every line is a reject, columns cannot be judged
-        mapping = {}
-    sel = ["_line - 1 AS _rec", "_line",
-           f"CASE WHEN _json IS NULL THEN {_lit(R_JSON)} WHEN _kind <> 'OBJECT' THEN {_lit(R_JSON_OBJ)} END AS _bad",
-           "_text AS _badval"]
+    # no objects at all: every line is a reject and the columns cannot be judged
+    mapping = _match_columns(table, path.name, keys) if n_obj else {}
     wanted = list(mapping)
-    src_map = {c: f"_jv[{i + 1}]" for i, c in enumerate(wanted)}
-    sel += _column_exprs(table, mapping, {}, src_map)
+    # pass 3: all wanted columns of a line in one parse, materialised as text
+    cols = "".join(f", _jv[{i + 1}] AS {_ident(c)}" for i, c in enumerate(wanted))
     paths = ", ".join(_lit("$." + _json_key(mapping[c])) for c in wanted)
-    inner = f"SELECT *, json_extract_string(_json, [{paths}]) AS _jv FROM {raw}" if wanted else f"SELECT * FROM {raw}"
-    # one JSON parse per line for all columns
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM ({inner})")
+    extract = (f"json_extract_string(CASE WHEN _kind = 'OBJECT' THEN _text END, [{paths}])" if wanted
+               else "CAST(NULL AS VARCHAR[])")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT _line, _kind, CASE WHEN _kind IS NULL THEN _text END AS _text"
+        f"{cols} FROM (SELECT *, {extract} AS _jv FROM {jl}) ORDER BY _line"
+    )
+    con.execute(f"DROP TABLE IF EXISTS temp.{jl}")
+    sel = ["_line - 1 AS _rec", "_line",
+           f"CASE WHEN _kind IS NULL THEN {_lit(R_JSON)} WHEN _kind <> 'OBJECT' THEN {_lit(R_JSON_OBJ)} END AS _bad",
+           "_text AS _badval"]
+    sel += _column_exprs(table, {c: c for c in wanted}, {})
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw}")
     parse_errors = [(int(l), R_UTF8 if "INVALID" in str(t) else R_JSON, (v or "").strip("\r\n")) for l, v, t in errs]
     raw_view = (f"SELECT CASE WHEN json_valid(_text) THEN _text END AS _json, "
                 f"CASE WHEN NOT json_valid(_text) THEN _text END AS _text "
