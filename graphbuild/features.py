@@ -62,14 +62,14 @@ def account_features(con) -> pd.DataFrame:
     rp, jp = REASONING_PATTERN.replace("'", "''"), JAILBREAK_PATTERN.replace("'", "''")
     return con.execute(f"""
         WITH pt AS (
-            SELECT t.prompt, min(t.template_id) AS template_id,
+            SELECT t.pid, min(t.template_id) AS template_id,
                    bool_or(coalesce(k.n_accounts, 1) >= 2 AND NOT coalesce(k.is_hub, false)) AS tpl_shared
-            FROM prompt_template t LEFT JOIN template_k k USING (template_id) GROUP BY t.prompt
+            FROM prompt_template t LEFT JOIN template_k k USING (template_id) GROUP BY t.pid
         ),
         ev AS (
             SELECT e.account_id, e.ts, e.ip, e.prompt, e.completion_tokens, pt.template_id,
                    coalesce(pt.tpl_shared, false) AS tpl_shared
-            FROM events e LEFT JOIN pt USING (prompt)
+            FROM (SELECT *, hash(prompt) AS pid FROM events) e LEFT JOIN pt USING (pid)
         ),
         base AS (
             SELECT account_id, count(*) AS n_requests, count(DISTINCT CAST(ts AS DATE)) AS n_active_days,

@@ -6,12 +6,16 @@ times costs one hash):
 1. normalise — lower-case; code blocks, quoted spans, URLs and numbers are masked
    (``‹code›``, ``‹q›``, ``‹url›``, ``0``); whitespace collapsed. What is left is the
    prompt's *skeleton*.
-2. fingerprint — MinHash (rensa, compiled) over word-bigram shingles of the skeleton.
+2. fingerprint — one-permutation MinHash with rotation densification (Li, Owen & Zhang 2012;
+   Shrivastava & Li 2014) over word-bigram shingles of the skeleton: one hashing pass in
+   DuckDB instead of 64, no Python loop over prompts.
 3. group — LSH banding proposes candidates; a candidate joins its bucket's first member only
    when their estimated Jaccard similarity reaches ``template_jaccard``; connected components
    of those links are *templates*. A chain-of-thought wrapper around different maths problems
    shares most of its bigrams, so its prompts fall into one template though no two are equal.
-4. the template id is a hash of the group's smallest skeleton: stable across runs.
+4. besides the near-duplicate group, the first and last ``edge_words`` words of a long
+   skeleton are fingerprints of their own (a wrapper's opening and closing).
+5. the template id is a hash of the group's smallest skeleton: stable across runs.
 
 How much a shared template weighs is decided by rarity (graphbuild.weighting): a template used
 by thousands of unrelated people ("Translate the following text into French: …") gives each
@@ -19,8 +23,6 @@ pair almost nothing, and beyond ``hub_cap`` sharers it is context only.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -55,15 +57,25 @@ def skeleton_sql(column: str) -> str:
     return x
 
 
-def _minhash(skeletons: list[str], perms: int) -> np.ndarray:
-    from rensa import RMinHash
+def _densify(sig: np.ndarray, empty: int) -> np.ndarray:
+    """Fill empty one-permutation bins from the next non-empty bin to the right, circularly.
 
-    token_sets = []
-    for s in skeletons:
-        w = s.split(" ")
-        token_sets.append([a + " " + b for a, b in zip(w, w[1:])] or w)
-    m = RMinHash.digest_matrix_from_token_sets(token_sets, perms, 20261126)
-    return np.asarray(m.to_rows(), dtype=np.uint32).reshape(len(skeletons), perms)
+    Rotation densification (Shrivastava & Li, 2014): two documents then agree on an empty bin
+    exactly when they agree on the bin it borrows from, which keeps the collision probability of
+    every bin equal to the Jaccard similarity.
+    """
+    n, n_bins = sig.shape
+    full = sig != empty
+    col = np.arange(2 * n_bins)
+    big = np.iinfo(np.int64).max
+    nxt = np.where(np.tile(full, 2), col, big)
+    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :n_bins]  # next full bin at or after c
+    ok = nxt != big
+    src = np.where(ok, nxt, 0)
+    dist = (src - np.arange(n_bins)).astype(np.uint32)
+    vals = np.take_along_axis(sig, src % n_bins, axis=1)
+    # the offset keeps values borrowed from different distances distinct
+    return np.where(ok, np.where(full, sig, vals + dist), empty).astype(np.uint32)
 
 
 def _group(sig: np.ndarray, rows: int, threshold: float) -> np.ndarray:
@@ -91,73 +103,83 @@ def _group(sig: np.ndarray, rows: int, threshold: float) -> np.ndarray:
     return connected_components(g, directed=False)[1]
 
 
-def _edge_keys(skeleton: str, words: int) -> tuple[str | None, str | None]:
-    w = skeleton.split(" ")
-    if len(w) < 2 * words:
-        return None, None
-    return " ".join(w[:words]), " ".join(w[-words:])
-
-
-def _tid(kind: str, text: str) -> str:
-    """Template id: kind letter (d: near-duplicate group, h: opening, t: closing) + 15 hex digits."""
-    return kind[0] + hashlib.sha1(f"{kind}\x00{text}".encode("utf-8")).hexdigest()[:15]
-
-
 def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign every distinct prompt its template fingerprints; return (uses, templates).
 
     A prompt has up to three fingerprints, each an identifier of kind ``template``:
-    its near-duplicate group (MinHash/LSH over the skeleton), the first ``edge_words`` words of
-    its skeleton (a wrapper's opening) and the last ``edge_words`` words (a wrapper's closing),
-    the latter two only when the skeleton is long enough to have a separate middle.
+    its near-duplicate group (MinHash/LSH over the skeleton's word bigrams), the first
+    ``edge_words`` words of its skeleton (a wrapper's opening) and the last ``edge_words`` words
+    (a wrapper's closing); only skeletons of at least ``2 * edge_words`` words are fingerprinted
+    (short texts are sent verbatim by strangers everywhere). Template ids are a family letter
+    (``d`` near-duplicate group, ``h`` opening, ``t`` closing) and 15 hex digits of the MD5 of
+    the family and the group's canonical text: stable across runs.
 
-    Creates the temp table ``prompt_template(prompt, skeleton, template_id, canonical)`` (one
+    Creates the temp table ``prompt_template(prompt, pid, skeleton, template_id, canonical)`` (one
     row per prompt and fingerprint) in ``con``. ``uses`` has (account_id, kind='template',
     identifier=template_id, n_events, first, last); ``templates`` has (template_id, skeleton,
     n_prompts_distinct).
     """
+    ew = int(edge_words)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prompt_skel AS
-        SELECT prompt, {skeleton_sql('prompt')} AS skeleton
+        SELECT prompt, hash(prompt) AS pid, {skeleton_sql('prompt')} AS skeleton
         FROM (SELECT DISTINCT prompt FROM events WHERE prompt IS NOT NULL AND length(trim(prompt)) > 0)
     """)
-    skels = con.execute("SELECT DISTINCT skeleton FROM prompt_skel ORDER BY skeleton").df()["skeleton"].tolist()
-    rows_out = []
-    if skels:
-        # short texts ("can you help me with this?") are sent verbatim by strangers everywhere:
-        # only skeletons long enough to carry a wrapper and a separate middle are fingerprinted
-        skels = [x for x in skels if x.count(" ") + 1 >= 2 * edge_words]
-    if skels:
-        comp = _group(_minhash(skels, perms), rows, threshold)
-        df = pd.DataFrame({"skeleton": skels, "comp": comp})
-        canon = df.groupby("comp")["skeleton"].min()  # skels are sorted, min is the first
-        df["canonical"] = df["comp"].map(canon)
-        df["template_id"] = df["canonical"].map(lambda c: _tid("dup", c))
-        rows_out.append(df[["skeleton", "template_id", "canonical"]])
-        edges = [_edge_keys(x, edge_words) for x in skels]
-        heads = pd.DataFrame({"skeleton": skels, "canonical": [h for h, _ in edges]}).dropna()
-        heads["template_id"] = heads["canonical"].map(lambda c: _tid("head", c))
-        heads["canonical"] = heads["canonical"] + " …"
-        tails = pd.DataFrame({"skeleton": skels, "canonical": [t for _, t in edges]}).dropna()
-        tails["template_id"] = tails["canonical"].map(lambda c: _tid("tail", c))
-        tails["canonical"] = "… " + tails["canonical"]
-        rows_out += [heads[["skeleton", "template_id", "canonical"]], tails[["skeleton", "template_id", "canonical"]]]
-    df = pd.concat(rows_out, ignore_index=True) if rows_out else pd.DataFrame(
-        {"skeleton": [], "template_id": [], "canonical": []})
-    con.register("_skel_tpl", df)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE skel AS
+        SELECT row_number() OVER (ORDER BY skeleton) - 1 AS sid, skeleton, w FROM (
+            SELECT skeleton, string_split(skeleton, ' ') AS w FROM (SELECT DISTINCT skeleton FROM prompt_skel)
+        ) WHERE len(w) >= {2 * ew}
+    """)
+    n = con.execute("SELECT count(*) FROM skel").fetchone()[0]
+    parts = []
+    if n:
+        # one-permutation MinHash: each shingle's 64-bit hash picks a bin (low bits) and a value
+        # (high bits); a bin's minimum is one signature entry. One pass in DuckDB, then the
+        # empty bins of short skeletons are densified.
+        mh = con.execute(f"""
+            SELECT sid, CAST(h % {int(perms)} AS INTEGER) AS bin, CAST(min(h >> 32) AS UINTEGER) AS v FROM (
+                SELECT sid, hash(w[i] || ' ' || w[i + 1]) AS h FROM (
+                    SELECT sid, w, unnest(range(1, len(w))) AS i FROM skel))
+            GROUP BY 1, 2
+        """).fetchnumpy()
+        empty = np.iinfo(np.uint32).max
+        sig = np.full((n, perms), empty, dtype=np.uint32)
+        sig[mh["sid"].astype(np.int64), mh["bin"].astype(np.int64)] = np.minimum(mh["v"].astype(np.uint32), empty - 1)
+        del mh
+        sig = _densify(sig, empty)
+        comp = _group(sig, rows, threshold)
+        con.register("_skel_comp", pd.DataFrame({"sid": np.arange(n, dtype=np.int64), "comp": comp}))
+        parts.append("""
+            SELECT s.skeleton, min(s.skeleton) OVER (PARTITION BY c.comp) AS canonical, 'd' AS fam
+            FROM skel s JOIN _skel_comp c USING (sid)""")
+        parts.append(f"""
+            SELECT skeleton, array_to_string(w[1:{ew}], ' ') || ' …', 'h' FROM skel""")
+        parts.append(f"""
+            SELECT skeleton, '… ' || array_to_string(w[len(w) - {ew - 1}:], ' '), 't' FROM skel""")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _skel_tpl AS
+            SELECT skeleton, fam || substr(md5(fam || chr(0) || canonical), 1, 15) AS template_id, canonical
+            FROM ({" UNION ALL ".join(parts)}) AS t(skeleton, canonical, fam)
+        """)
+        con.unregister("_skel_comp")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _skel_tpl (skeleton VARCHAR, template_id VARCHAR, canonical VARCHAR)")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE prompt_template AS
-        SELECT p.prompt, p.skeleton, t.template_id, t.canonical FROM prompt_skel p JOIN _skel_tpl t USING (skeleton)
+        SELECT p.prompt, p.pid, p.skeleton, t.template_id, t.canonical FROM prompt_skel p JOIN _skel_tpl t USING (skeleton)
     """)
-    con.unregister("_skel_tpl")
+    con.execute("DROP TABLE IF EXISTS _skel_tpl")
+    con.execute("DROP TABLE IF EXISTS skel")
     uses = con.execute("""
         SELECT e.account_id, 'template' AS kind, t.template_id AS identifier, count(*) AS n_events,
                epoch(min(e.ts))::BIGINT AS first, epoch(max(e.ts))::BIGINT AS last
-        FROM events e JOIN prompt_template t USING (prompt)
+        FROM (SELECT account_id, ts, hash(prompt) AS pid FROM events WHERE prompt IS NOT NULL) e
+        JOIN (SELECT pid, template_id FROM prompt_template) t USING (pid)
         GROUP BY e.account_id, t.template_id
         -- a template is something an account *reuses*: two different prompts with the same
         -- opening or closing, or the same near-duplicate text sent at least twice
-        HAVING count(DISTINCT e.prompt) >= 2 OR (count(*) >= 2 AND NOT (t.template_id LIKE 'h%' OR t.template_id LIKE 't%'))
+        HAVING count(DISTINCT t.pid) >= 2 OR (count(*) >= 2 AND NOT (t.template_id LIKE 'h%' OR t.template_id LIKE 't%'))
     """).df()
     templates = con.execute("""
         SELECT template_id, min(canonical) AS skeleton, count(DISTINCT prompt) AS n_prompts_distinct
