@@ -220,9 +220,14 @@ def test_deterministic(tmp_path, world):
     assert (other.path / "accounts.csv").read_bytes() != (world.path / "accounts.csv").read_bytes()
 
 
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> WorldInfo:
+    return generate_world(tmp_path_factory.mktemp("small") / "csv", n_accounts=300, seed=5, fmt="csv")
+
+
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "csv"])
-def test_formats(tmp_path, fmt):
-    base = generate_world(tmp_path / "csv", n_accounts=300, seed=5, fmt="csv")
+def test_formats(tmp_path, fmt, small_csv):
+    base = small_csv
     info = generate_world(tmp_path / fmt, n_accounts=300, seed=5, fmt=fmt)
     ext = {"csv.gz": ".csv.gz", "parquet": ".parquet", "jsonl": ".jsonl"}[fmt]
     assert info.n_events == base.n_events
