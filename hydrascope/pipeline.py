@@ -115,8 +115,6 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
 
 
 def _write_site(run_dir: Path, progress: bool) -> None:
-    try:
-        from exporters.site import write_site
-    except ImportError:  # the explorer is optional until it lands
-        return
+    from exporters.site import write_site
+
     write_site(run_dir, progress=progress)
