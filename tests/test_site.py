@@ -85,6 +85,7 @@ def write_run_folder(path: Path, sizes=(12, 6, 3), *, n_free: int = 5, seed: int
             if k == 0 or i % 2 == 0:
                 uses.append(("user_agent", HOSTILE_UA if k == 0 else f"sdk/{k}"))
             uses.append(("ip", f"172.16.{k}.{i}"))  # used by one account only: not drawn
+            uses.append(("ip", f"192.168.{k}.{i // 2}"))  # shared by a pair: a dashed account-account edge
             for kind, ident in uses:
                 first = T0 + pd.Timedelta(hours=int(rng.integers(0, 48)))
                 ai_rows.append((acc, kind, ident, int(rng.integers(1, 40)), first,
@@ -166,8 +167,8 @@ def write_run_folder(path: Path, sizes=(12, 6, 3), *, n_free: int = 5, seed: int
 def expected_graph_nodes(run_dir: Path, cluster_id: str) -> int:
     """Accounts + identifier nodes of a detailed cluster graph, computed independently.
 
-    Identifiers used by >= 2 members and not hubs; those of one kind used by exactly the same
-    members form one node.
+    Identifiers used by >= 3 members and not hubs (two-member identifiers are drawn as an
+    account-account edge); those of one kind used by exactly the same members form one node.
     """
     acc = pd.read_csv(run_dir / "accounts.csv", dtype=str, keep_default_na=False)
     members = set(acc.loc[acc["cluster_id"] == cluster_id, "account_id"])
@@ -177,8 +178,20 @@ def expected_graph_nodes(run_dir: Path, cluster_id: str) -> int:
     users = users[users.map(len) >= 2]
     idf = pd.read_parquet(run_dir / "identifiers.parquet").set_index(["kind", "identifier"])
     hubs = {k for k in users.index if k in idf.index and bool(idf.loc[k, "is_hub"])}
-    nodes = {(kind, u) for (kind, ident), u in users.items() if (kind, ident) not in hubs}
+    nodes = {(kind, u) for (kind, ident), u in users.items() if (kind, ident) not in hubs and len(u) >= 3}
     return len(members) + len(nodes)
+
+
+def expected_pair_edges(run_dir: Path, cluster_id: str) -> int:
+    """Account pairs that share a non-hub identifier no other member uses (one dashed edge each)."""
+    acc = pd.read_csv(run_dir / "accounts.csv", dtype=str, keep_default_na=False)
+    members = set(acc.loc[acc["cluster_id"] == cluster_id, "account_id"])
+    ai = pd.read_parquet(run_dir / "account_identifiers.parquet")
+    ai = ai[ai["account_id"].astype(str).isin(members)]
+    users = ai.groupby(["kind", "identifier"])["account_id"].agg(lambda s: tuple(sorted(set(s))))
+    hubs = pd.read_parquet(run_dir / "identifiers.parquet").query("is_hub")
+    hub_keys = set(zip(hubs["kind"], hubs["identifier"]))
+    return len({u for k, u in users.items() if len(u) == 2 and k not in hub_keys})
 
 
 @pytest.fixture(scope="module")
@@ -365,6 +378,9 @@ def test_cluster_pages_draw_their_nodes_offline_and_inert(browser, hand_run, han
         _assert_inert(visit)
         assert visit.page.evaluate("document.querySelectorAll('#graph canvas').length") == 1
         assert visit.page.evaluate("hydrascope.nodes.length") == expected_graph_nodes(hand_run, cid), cid
+        pairs = visit.page.evaluate("hydrascope.edges.get({filter: e => String(e.id).startsWith('p')}).length")
+        assert pairs == expected_pair_edges(hand_run, cid)
+        assert pairs > 0 or cid != "C0001"
         body = visit.page.inner_text("body")
         assert cid in body
         assert HOSTILE_REASON in body

@@ -354,6 +354,30 @@ def _shared_identifiers(R: _Run, cid: str, aidx: dict) -> tuple[pd.DataFrame, pd
     return sh, inc
 
 
+def _hidden_identifier_nodes(inodes: list[list], drawn: list[int], n_accounts: int) -> list[int]:
+    """Identifier nodes (positions in ``drawn``) hidden until the reader asks for all of them.
+
+    A readable picture shows at most ``max(60, min(300, 2 * n_accounts))`` identifier nodes:
+    first the ten most widely shared of every kind, then the most widely shared overall.
+    """
+    budget = max(60, min(300, 2 * n_accounts))
+    if len(drawn) <= budget:
+        return []
+    order = sorted(range(len(drawn)), key=lambda j: (-inodes[drawn[j]][2], j))
+    shown: set[int] = set()
+    per_kind: dict[str, int] = {}
+    for j in order:
+        kind = inodes[drawn[j]][0]
+        if per_kind.get(kind, 0) < 10:
+            per_kind[kind] = per_kind.get(kind, 0) + 1
+            shown.add(j)
+    for j in order:
+        if len(shown) >= budget:
+            break
+        shown.add(j)
+    return [j for j in range(len(drawn)) if j not in shown]
+
+
 def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
     """Everything the cluster page's script needs: accounts, identifiers, graph, links summary."""
     from exporters.site.layout import bipartite_positions, layout_positions
@@ -370,6 +394,7 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
     users = inc.groupby("i", sort=True)["a"].agg(tuple) if len(inc) else pd.Series(dtype=object)
     inode_of = np.full(n_i, -1, dtype=np.int64)
     inodes: list[list] = []     # [kind, layer, n_users, [identifier indexes (sample)], n_identifiers]
+    inode_users: list[tuple] = []
     seen: dict[tuple, int] = {}
     for i in range(n_i):
         if is_hub[i]:
@@ -380,6 +405,7 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
         if k is None:
             k = seen[key] = len(inodes)
             inodes.append([kinds[i], layers[i], len(u), [], 0])
+            inode_users.append(u)
         inode_of[i] = k
         node = inodes[k]
         node[4] += 1
@@ -433,15 +459,50 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
     colvals.append(strongest.tolist())
     rows = [list(r) for r in zip(*colvals)] if n_a else []
 
-    n_nodes = n_a + len(inodes)
+    # identifiers only two members share are drawn as a direct edge between the two accounts
+    drawn = [k for k, n in enumerate(inodes) if n[2] >= 3]
+    n_nodes = n_a + len(drawn)
     graph: dict[str, Any]
     if n_nodes <= max_nodes:
-        inc_pairs = list(zip(edges_df["a"].tolist(), edges_df["node"].tolist()))
-        pos = bipartite_positions(n_a, len(inodes), inc_pairs, seed=seed)
-        edges = [list(e) for e in zip(edges_df["a"].tolist(), edges_df["node"].tolist(),
-                                      [_plain(v) for v in edges_df["n"]], _iso(edges_df["first"]),
-                                      _iso(edges_df["last"]))]
-        graph = {"mode": "detail", "inodes": inodes, "edges": edges, "pos": pos.tolist()}
+        jpos = {k: j for j, k in enumerate(drawn)}
+        pair_of: dict[tuple[int, int], list[int]] = {}
+        for k, u in enumerate(inode_users):
+            if len(u) == 2:
+                pair_of.setdefault((int(u[0]), int(u[1])), []).append(k)
+        pair_rows = []
+        for (a, b), ks in sorted(pair_of.items()):
+            per_layer: dict[str, int] = {}
+            for k in ks:
+                per_layer[inodes[k][1]] = per_layer.get(inodes[k][1], 0) + inodes[k][4]
+            layer = sorted(per_layer.items(), key=lambda t: (-t[1], t[0]))[0][0]
+            pair_rows.append([a, b, layer, sum(inodes[k][4] for k in ks), ks[:_INODE_SAMPLE]])
+        on = edges_df[edges_df["node"].isin(jpos)]
+        nodes_j = [jpos[k] for k in on["node"].tolist()]
+        hidden = _hidden_identifier_nodes(inodes, drawn, n_a)
+        # lay out what is shown; hidden identifiers sit among the accounts that used them
+        hidden_set = set(hidden)
+        visible = [j for j in range(len(drawn)) if j not in hidden_set]
+        vpos = {j: v for v, j in enumerate(visible)}
+        inc_v = [(a, vpos[j]) for a, j in zip(on["a"].tolist(), nodes_j) if j in vpos]
+        lay = bipartite_positions(n_a, len(visible), inc_v, pairs=[(r[0], r[1]) for r in pair_rows], seed=seed)
+        pos = np.zeros((n_a + len(drawn), 2))
+        pos[:n_a] = lay[:n_a]
+        for j, v in vpos.items():
+            pos[n_a + j] = lay[n_a + v]
+        if hidden:
+            users_of: dict[int, list[int]] = {}
+            for a, j in zip(on["a"].tolist(), nodes_j):
+                if j in hidden_set:
+                    users_of.setdefault(j, []).append(a)
+            rng = np.random.default_rng(seed)
+            for j in hidden:
+                centre = pos[users_of.get(j, [0])].mean(axis=0)
+                pos[n_a + j] = centre + rng.normal(0.0, 25.0, size=2)
+        pos = np.round(pos, 1)
+        edges = [list(e) for e in zip(on["a"].tolist(), nodes_j, [_plain(v) for v in on["n"]],
+                                      _iso(on["first"]), _iso(on["last"]))]
+        graph = {"mode": "detail", "inode_ids": drawn, "edges": edges, "pairs": pair_rows, "pos": pos.tolist(),
+                 "hidden": hidden}
     else:
         import igraph as ig
 
@@ -459,7 +520,7 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
         counts = ge.groupby(["g", "node"], sort=True).size().reset_index(name="n")
         ngroups = counts.groupby("node").size()
         budget = max(0, max_nodes - len(group_rows))
-        cand = [k for k in ngroups.index.tolist() if ngroups[k] >= 2]
+        cand = [k for k in ngroups.index.tolist() if ngroups[k] >= 2 and inodes[k][2] >= 3]
         cand = sorted(sorted(cand, key=lambda k: (-inodes[k][2], k))[:budget])
         cpos = {k: j for j, k in enumerate(cand)}
         counts = counts[counts["node"].isin(cpos)]

@@ -100,7 +100,8 @@ def _sunflower(count: int, spacing: float) -> np.ndarray:
 
 
 def bipartite_positions(n_accounts: int, n_identifiers: int, incidence: Sequence[tuple[int, int]], *,
-                        seed: int = 0, spacing: float = 18.0, limit: int = FR_LIMIT) -> np.ndarray:
+                        pairs: Sequence[tuple[int, int]] = (), seed: int = 0, spacing: float = 18.0,
+                        limit: int = FR_LIMIT) -> np.ndarray:
     """Lay out an account–identifier graph; fast and deterministic whatever its size.
 
     Up to ``limit`` vertices the whole graph gets a Fruchterman–Reingold layout. Above, accounts
@@ -115,6 +116,8 @@ def bipartite_positions(n_accounts: int, n_identifiers: int, incidence: Sequence
     incidence : sequence of (account index, identifier index)
         Which account used which identifier (identifier index counted from 0). An account's
         identifiers should be listed strongest first when grouping by first identifier matters.
+    pairs : sequence of (account index, account index)
+        Direct account–account edges (e.g. identifiers only two accounts share).
     seed : int
         Layout seed.
     spacing : float
@@ -131,10 +134,23 @@ def bipartite_positions(n_accounts: int, n_identifiers: int, incidence: Sequence
 
     total = n_accounts + n_identifiers
     inc = [(int(a), int(i)) for a, i in incidence]
+    direct = [(int(a), int(b)) for a, b in pairs]
     page_scale = max(400.0, spacing * 2.2 * math.sqrt(max(total, 1)))
     if total <= limit:
-        g = ig.Graph(n=total, edges=[(a, n_accounts + i) for a, i in inc])
-        return layout_positions(g, seed=seed, weights=None, scale=page_scale)
+        g = ig.Graph(n=total, edges=[(a, n_accounts + i) for a, i in inc] + direct)
+        pos = layout_positions(g, seed=seed, weights=None, scale=page_scale)
+        lonely = [v for v, d in enumerate(g.degree()) if d == 0]
+        if lonely and len(lonely) < total:
+            # vertices without edges go in a tidy disc beside the drawing, not scattered around it
+            rest = np.array([v for v in range(total) if v not in set(lonely)])
+            g2 = g.induced_subgraph(rest.tolist())
+            pos = np.zeros((total, 2))
+            pos[rest] = layout_positions(g2, seed=seed, weights=None, scale=page_scale)
+            disc = _sunflower(len(lonely), spacing * 1.5)
+            right = pos[rest, 0].max() + spacing * 4 + (np.abs(disc[:, 0]).max() if len(disc) else 0)
+            pos[lonely] = disc + np.array([right, 0.0])
+            pos = np.round(pos, 1)
+        return pos
 
     per_account: list[list[int]] = [[] for _ in range(n_accounts)]
     for a, i in inc:
@@ -153,6 +169,9 @@ def bipartite_positions(n_accounts: int, n_identifiers: int, incidence: Sequence
 
     if len(distinct) + n_identifiers <= limit:
         edges = [(k, n_groups + i) for k, sig in enumerate(distinct) for i in sig]
+        group_of = [gindex[sig] for sig in signatures]
+        edges += sorted({(min(group_of[a], group_of[b]), max(group_of[a], group_of[b])) for a, b in direct
+                         if group_of[a] != group_of[b]})
         g = ig.Graph(n=n_groups + n_identifiers, edges=edges)
         # leave room for every group's disc: area of discs ≈ a fraction of the page
         area = float((radii ** 2).sum()) * math.pi * 4.0 + n_identifiers * (spacing * 3) ** 2

@@ -189,7 +189,7 @@
   };
 
   /* ---------------------------------------------------------------- graphs */
-  function legend(root, withKinds) {
+  function legend(root, withKinds, kindsShown) {
     if (!root) { return; }
     (data.layers || []).forEach(function (l) {
       var s = el("span");
@@ -207,7 +207,7 @@
     root.appendChild(a);
     if (withKinds) {
       var shapes = { dot: "\u25cf", diamond: "\u25c6", square: "\u25a0", triangle: "\u25b2", star: "\u2605", hexagon: "\u2b22", triangleDown: "\u25bc" };
-      Object.keys(data.kinds).forEach(function (k) {
+      Object.keys(data.kinds).filter(function (k) { return !kindsShown || kindsShown[k]; }).forEach(function (k) {
         root.appendChild(el("span", null, (shapes[data.kinds[k].shape] || "") + " " + data.kinds[k].label));
       });
     }
@@ -369,7 +369,7 @@
       var n = inodes[k];
       var kind = data.kinds[n[0]] || { shape: "dot" };
       return { id: id, label: inodeLabel(k), title: inodeTitle(k), shape: kind.shape, x: x, y: y,
-               size: Math.min(40, 9 + 2.5 * Math.sqrt(n[2])), font: { size: 11 },
+               size: Math.min(40, 4 + 2.5 * Math.sqrt(n[2])), font: { size: 11 },
                color: { background: layerColor(n[1]), border: "#333333" } };
     }
 
@@ -417,11 +417,13 @@
       rows: idents
     });
 
-    legend(document.getElementById("graph-legend"), true);
+    var kindsShown = {};
+    (g.inode_ids || []).forEach(function (k) { kindsShown[inodes[k][0]] = true; });
+    legend(document.getElementById("graph-legend"), true, kindsShown);
     var nodes = [], edges = [];
     var big;
     if (g.mode === "detail") {
-      big = nA + inodes.length > 1500;
+      big = nA + g.inode_ids.length > 1500;
       accounts.forEach(function (r, a) {
         var title = "Account " + r[C.account_id] + "\nscore " + fmt(r[C.score], "num")
           + (C.n_requests !== undefined && r[C.n_requests] !== null ? " \u00b7 " + r[C.n_requests] + " requests" : "")
@@ -429,20 +431,38 @@
           + (r[C.linked_members] ? "\nlinked members by layer: " + r[C.linked_members] : "")
           + "\nclick to show it in the accounts table";
         nodes.push({ id: a, label: nA <= 300 ? short(r[C.account_id], 20) : undefined, title: title,
-                     x: g.pos[a][0], y: g.pos[a][1], shape: "dot", size: 6,
+                     x: g.pos[a][0], y: g.pos[a][1], shape: "dot", size: 9,
                      color: { background: ACCOUNT_COLOR, border: "#8a4200" }, font: { size: 10 } });
       });
-      inodes.forEach(function (n, k) { nodes.push(inodeNode(k, nA + k, g.pos[nA + k][0], g.pos[nA + k][1])); });
+      var hidden = {};
+      (g.hidden || []).forEach(function (j) { hidden[j] = true; });
+      g.inode_ids.forEach(function (k, j) {
+        var node = inodeNode(k, nA + j, g.pos[nA + j][0], g.pos[nA + j][1]);
+        if (hidden[j]) { node.hidden = true; }
+        nodes.push(node);
+      });
       g.edges.forEach(function (e, k) {
-        var n = inodes[e[1]];
+        var n = inodes[g.inode_ids[e[1]]];
         var r = accounts[e[0]];
         var what = n[4] === 1 ? kindLabel(n[0]) + " " + idents[n[3][0]][1] : n[4] + " " + kindLabel(n[0]) + " identifiers";
-        edges.push({ id: k, from: e[0], to: nA + e[1], color: { color: layerColor(n[1]), opacity: 0.55 }, width: 1,
+        edges.push({ id: "i" + k, from: e[0], to: nA + e[1], color: { color: layerColor(n[1]), opacity: 0.55 }, width: 1,
                      title: "Account " + r[C.account_id] + " used " + what
                        + (e[2] !== null ? " in " + e[2] + " request(s)" : "")
                        + (e[3] ? ", " + e[3] + " \u2192 " + (e[4] || "") : "") + ".\n"
                        + (n[4] === 1 ? "It was used by " : "Each was used by the same ") + n[2]
                        + " account(s) of this cluster: a " + n[1] + "-layer link between them." });
+      });
+      // identifiers that exactly two members share: one direct edge per pair of accounts
+      g.pairs.forEach(function (p, k) {
+        var lines = ["Accounts " + accounts[p[0]][C.account_id] + " and " + accounts[p[1]][C.account_id]
+                     + " share " + p[3] + " identifier(s) no other member of this cluster uses:"];
+        p[4].forEach(function (ik) {
+          var n = inodes[ik];
+          n[3].forEach(function (i) { lines.push("  " + kindLabel(n[0]) + " " + short(idents[i][1], 80) + " (" + n[1] + " layer)"); });
+          if (n[4] > n[3].length) { lines.push("  \u2026 and " + (n[4] - n[3].length) + " more " + kindLabel(n[0]) + " identifiers"); }
+        });
+        edges.push({ id: "p" + k, from: p[0], to: p[1], width: Math.min(6, 1 + Math.log(p[3]) / Math.LN2),
+                     dashes: [4, 3], color: { color: layerColor(p[2]), opacity: 0.6 }, title: lines.join("\n") });
       });
     } else {
       var groups = g.groups;  // [strongest identifier node (index into all_inodes), -1 none, -2 other groups; count]
@@ -476,6 +496,15 @@
     }
     var network = makeNetwork(document.getElementById("graph"), nodes, edges, big);
     if (!network) { return; }
+    var showAll = document.getElementById("show-all");
+    var nHidden = g.mode === "detail" ? (g.hidden || []).length : 0;
+    if (showAll && nHidden) {
+      showAll.parentNode.hidden = false;
+      document.getElementById("n-hidden").textContent = String(nHidden);
+      showAll.addEventListener("change", function () {
+        HS.nodes.update(g.hidden.map(function (j) { return { id: nA + j, hidden: !showAll.checked }; }));
+      });
+    }
     var users = null;   // identifier node -> {account index: true}, built on first click
     function usersOf(k) {
       if (!users) {
@@ -494,7 +523,7 @@
           select("account " + accounts[id][C.account_id], function (r, i) { return i === id; });
         } else {
           var set = usersOf(id - nA);
-          select("accounts that used " + inodeText(id - nA), function (r, i) { return set[i] === true; });
+          select("accounts that used " + inodeText(g.inode_ids[id - nA]), function (r, i) { return set[i] === true; });
         }
       } else if (id < g.groups.length) {
         var gr = g.groups[id];
