@@ -475,7 +475,8 @@ def _read_bundle_column(path: Path, column: str) -> list[str]:
         con.close()
 
 
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+#: a dotted host-name-like token, starting only at a token boundary (linear time on long runs)
+_HOST = re.compile(r"(?<![A-Za-z0-9-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 class _Scrubber:

@@ -565,3 +565,112 @@ def test_hostile_text_in_summary_is_inert(world, tmp_path, redact):
             assert "<script>alert(1)</script>" in text and "</textarea><b>bold</b>" in text
         else:
             assert "alert(1)</script>" not in text
+
+
+# --- the demo world (tests/conftest.py: demo_world, demo_run) -----------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_packages(demo_run, tmp_path_factory):
+    paths = build_packages(demo_run, tmp_path_factory.mktemp("demo-packages"), flagged=True, indicator_key=KEY)
+    assert paths, "the demo world should have flagged clusters"
+    return paths
+
+
+def test_demo_flagged_clusters_verify_and_rebuild_identically(demo_run, demo_packages, tmp_path):
+    flagged = pd.read_csv(demo_run / "clusters.csv", dtype=str, keep_default_na=False)
+    expected = sorted(package_filename(c) for c in flagged.loc[flagged["flagged"] == "true", "cluster_id"])
+    assert sorted(p.name for p in demo_packages) == expected
+    for p in demo_packages:
+        result = verify_package(p)
+        assert result.ok, result.problems
+    again = build_packages(demo_run, tmp_path, flagged=True, indicator_key=KEY)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in demo_packages]
+
+
+def test_demo_package_contents_match_the_run(demo_run, demo_packages):
+    from exporters.runfolder import RunFolder
+
+    run = RunFolder(demo_run)
+    p = demo_packages[0]
+    m = _members(p)
+    cid = json.loads(m["manifest.json"])["cluster_id"]
+    accounts = pd.read_csv(io.BytesIO(m["accounts.csv"]), dtype=str, keep_default_na=False)
+    assert sorted(accounts["account_id"]) == sorted(run.cluster(cid)["members"])
+    events = pd.read_csv(io.BytesIO(m["events.csv"]), dtype=str, keep_default_na=False)
+    assert len(events) == int((run.events["cluster_id"].astype(str) == cid).sum()) > 0
+    facts = json.loads(m["run.json"])
+    assert facts["inputs"] == run.meta["inputs"] and facts["seed"] == run.meta["seed"]
+    for reason in run.cluster(cid)["reasons"]:
+        assert reason.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in m["summary.html"].decode() \
+            or reason in m["summary.html"].decode().replace("&#39;", "'").replace("&#34;", '"')
+
+
+def _smallest(paths):
+    return min(paths, key=lambda p: (p.stat().st_size, p.name))
+
+
+@pytest.mark.parametrize("member", PACKAGE_MEMBERS)
+def test_demo_tampering_with_any_member_is_named(demo_packages, tmp_path, member):
+    src = _smallest(demo_packages)
+    raw = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as zf:
+        info = zf.getinfo(member)
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    raw[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0x01
+    (tmp_path / "flip.zip").write_bytes(bytes(raw))
+    flipped = verify_package(tmp_path / "flip.zip")
+    assert not flipped.ok and flipped.changed == [member], flipped.problems
+    kept = [(n, d) for n, d in _members(src).items() if n != member]
+    removed = verify_package(_rezip(src, tmp_path / "removed.zip", kept))
+    assert not removed.ok and removed.removed == [member] and removed.changed == []
+
+
+def test_demo_adding_a_member_is_named(demo_packages, tmp_path):
+    src = _smallest(demo_packages)
+    path = _rezip(src, tmp_path / "added.zip", list(_members(src).items()) + [("notes/extra.csv", b"a,b\n")])
+    result = verify_package(path)
+    assert not result.ok and result.added == ["notes/extra.csv"] and not result.changed and not result.removed
+
+
+def test_demo_redaction_leaves_no_prompt_or_email_domain(demo_world, demo_run, tmp_path):
+    out = build_packages(demo_run, tmp_path, flagged=True, redact=True)
+    accounts = pd.read_csv(demo_world / "accounts.csv", dtype=str, keep_default_na=False)
+    events = pd.read_csv(demo_world / "events.csv", dtype=str, keep_default_na=False,
+                         usecols=["account_id", "prompt"])
+    skeletons = list(pd.read_parquet(demo_run / "templates.parquet")["skeleton"])
+    run_accounts = pd.read_csv(demo_run / "accounts.csv", dtype=str, keep_default_na=False)
+    for p in out:
+        assert verify_package(p).ok
+        cid = json.loads(_members(p)["manifest.json"])["cluster_id"]
+        members = set(run_accounts.loc[run_accounts["cluster_id"] == cid, "account_id"])
+        domains = set(accounts.loc[accounts["account_id"].isin(members), "email_domain"]) - {""}
+        prompts = sorted({x for x in events.loc[events["account_id"].isin(members), "prompt"]
+                          if len(x) >= 24 and not any(x in s for s in skeletons)})
+        assert domains and prompts
+        text = "\n".join(d.decode("utf-8", errors="replace") for d in _members(p).values())
+        lowered = text.lower()
+        leaked = [d for d in domains if d.lower() in lowered]
+        assert not leaked, f"{p.name}: e-mail domains {leaked[:5]}"
+        sample = prompts[:: max(1, len(prompts) // 300)]  # an even spread of the distinct prompts
+        leaked = [x for x in sample if x in text]
+        assert not leaked, f"{p.name}: prompts {[x[:60] for x in leaked[:3]]}"
+
+
+@pytest.mark.browser
+def test_demo_summaries_are_inert_in_chromium(demo_packages, tmp_path):
+    from tests.browser import open_browser, require_browser
+
+    require_browser()
+    with open_browser() as browser:
+        for p in demo_packages:
+            html = tmp_path / f"{p.stem}.html"
+            html.write_bytes(_members(p)["summary.html"])
+            visit = browser.open(html, settle_ms=300)
+            assert visit.clean, visit.problems()
+            page = visit.page
+            assert page.evaluate(
+                "document.querySelectorAll('script, iframe, object, embed, textarea, form, a[href], b, "
+                "[onerror], [onload], [onclick]').length") == 0
+            assert page.evaluate("Array.from(document.images).every(i => i.src.startsWith('data:image/png') "
+                                 "&& i.complete && i.naturalWidth > 0)")
+            assert page.evaluate("document.images.length") == 2
