@@ -42,8 +42,10 @@ def _ts(s: str) -> pd.Timestamp:
     return pd.Timestamp(s, tz="UTC")
 
 
-def make_run_folder(root: Path, *, seed: int = 7) -> tuple[Path, Path]:
-    """Write a small bundle and a run folder as `hydrascope run` would; return (run_dir, bundle_dir)."""
+def make_run_folder(root: Path, *, seed: int = 7, c2_id: str = "C0002") -> tuple[Path, Path]:
+    """Write a small bundle and a run folder as `hydrascope run` would; return (run_dir, bundle_dir).
+
+    `c2_id` names the second flagged cluster (to try hostile cluster ids)."""
     bundle = root / "bundle"
     run = root / "run"
     bundle.mkdir(parents=True)
@@ -74,8 +76,8 @@ def make_run_folder(root: Path, *, seed: int = 7) -> tuple[Path, Path]:
     events.to_csv(bundle / "events.csv", index=False)
     sha = {n: hashlib.sha256((bundle / f"{n}.csv").read_bytes()).hexdigest() for n in ("accounts", "events")}
 
-    member_of = {**{a: "C0001" for a in c1}, **{a: "C0002" for a in c2}, **{a: "C0003" for a in c3}}
-    flagged_c = {"C0001": True, "C0002": True, "C0003": False}
+    member_of = {**{a: "C0001" for a in c1}, **{a: c2_id for a in c2}, **{a: "C0003" for a in c3}}
+    flagged_c = {"C0001": True, c2_id: True, "C0003": False}
     score = {"a01": 0.93, "a02": 0.91, "a03": 0.88, EVIL_ID: 0.95, "a05": 0.71, "a06": 0.7, "a07": 0.2,
              "a08": 0.18, "a09": 0.01}
     with open(run / "accounts.csv", "w", newline="") as fh:
@@ -87,10 +89,10 @@ def make_run_folder(root: Path, *, seed: int = 7) -> tuple[Path, Path]:
     reasons = {
         "C0001": ["4 accounts share 4 IPs in 203.0.113.0/24",
                   "templated chain-of-thought prompts: <img src=x onerror=alert(1)>", "signed up within 1 minute"],
-        "C0002": ["2 accounts share IPv6 prefix 2001:db8:7::/48", "rare user agent =cmd|' /C calc'!A0"],
+        c2_id: ["2 accounts share IPv6 prefix 2001:db8:7::/48", "rare user agent =cmd|' /C calc'!A0"],
         "C0003": ["2 accounts share one IP"],
     }
-    clusters_rows = [("C0001", 4, 0.92, True), ("C0002", 2, 0.7, True), ("C0003", 2, 0.19, False)]
+    clusters_rows = [("C0001", 4, 0.92, True), (c2_id, 2, 0.7, True), ("C0003", 2, 0.19, False)]
     with open(run / "clusters.csv", "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["cluster_id", "n_accounts", "score", "flagged", "reasons"])
@@ -153,7 +155,7 @@ def make_run_folder(root: Path, *, seed: int = 7) -> tuple[Path, Path]:
                   "score": [score[a] for a in accounts],
                   "flagged": [bool(flagged_c.get(member_of.get(a, ""), False)) for a in accounts],
                   "embeddedness": [0.8] * len(accounts)}).to_parquet(run / "account_details.parquet", index=False)
-    members = {"C0001": c1, "C0002": c2, "C0003": c3}
+    members = {"C0001": c1, c2_id: c2, "C0003": c3}
     details = []
     for cid, n, s, f in clusters_rows:
         details.append({
@@ -167,7 +169,7 @@ def make_run_folder(root: Path, *, seed: int = 7) -> tuple[Path, Path]:
             "created_first": "2026-11-01T10:00:00Z", "created_last": "2026-11-01T10:00:00Z",
         })
     (run / "clusters.json").write_text(json.dumps({"clusters": details}, indent=2, sort_keys=True) + "\n")
-    pd.DataFrame({"cluster_id": ["C0001", "C0001", "C0002", "C0003"],
+    pd.DataFrame({"cluster_id": ["C0001", "C0001", c2_id, "C0003"],
                   "hour": [_ts("2026-11-02T10:00Z"), _ts("2026-11-02T11:00Z"), _ts("2026-11-03T08:00Z"),
                            _ts("2026-11-04T12:00Z")],
                   "requests": [12, 3, 4, 3], "signups": [4, 0, 2, 2]}).to_parquet(run / "cluster_activity.parquet",
@@ -674,3 +676,19 @@ def test_demo_summaries_are_inert_in_chromium(demo_packages, tmp_path):
             assert page.evaluate("Array.from(document.images).every(i => i.src.startsWith('data:image/png') "
                                  "&& i.complete && i.naturalWidth > 0)")
             assert page.evaluate("document.images.length") == 2
+
+
+@pytest.mark.parametrize("cid", ['../../C"<b>2', "C0002/../../x", "<script>alert(1)</script>", "=1+1", "C\u00e9 \u2028"])
+def test_hostile_cluster_id(tmp_path, cid):
+    run, _ = make_run_folder(tmp_path / "w", c2_id=cid)
+    out = tmp_path / "out"
+    p = build_package(run, cid, out)
+    assert p.parent == out and p.name == package_filename(cid) and [x.name for x in out.iterdir()] == [p.name]
+    result = verify_package(p)
+    assert result.ok and result.cluster_id == cid
+    m = _members(p)
+    assert json.loads(m["run.json"])["cluster_id"] == cid
+    html = m["summary.html"].decode()
+    assert "<b>" not in html and "<script>alert" not in html
+    events = pd.read_csv(io.BytesIO(m["events.csv"]), dtype=str, keep_default_na=False)
+    assert len(events) == 4 and set(events["cluster_id"]) == {neutralise_cell(cid)}
