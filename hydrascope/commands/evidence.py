@@ -87,10 +87,16 @@ def _evidence(args) -> int:
 
 def _verify(args) -> int:
     from exporters.verify import verify_package
+    from graphbuild.errors import ExportError
 
     status = 0
     for name in args.packages:
-        result = verify_package(name)
+        try:
+            result = verify_package(name)
+        except ExportError as exc:
+            status = 1
+            print(f"MISSING  {name}: {exc}")
+            continue
         if result.ok:
             print(f"OK  {name}  cluster={result.cluster_id}  sha256={result.sha256}  "
                   f"manifest-digest={result.digest}")
