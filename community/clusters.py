@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from community.explain import evidence_summary, reasons
+from community.explain import evidence_summary, reasons, summary_lookups
 from community.leiden import Partition
 from community.scoring import ScoringConfig, account_groups, cluster_signals, score_clusters
 
-__all__ = ["ClusterReport", "score", "template_concentration"]
+__all__ = ["ClusterReport", "score", "template_concentration", "cluster_layer_shares"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,30 @@ def template_concentration(evidence, membership: np.ndarray, n_clusters: int, *,
     return np.divide(num, den, out=np.zeros(n_clusters), where=den > 0)
 
 
+def cluster_layer_shares(evidence, report: "ClusterReport") -> dict:
+    """Per cluster id, the share of its internal link weight carried by each layer (one pass).
+
+    Returns ``{cluster_id: {layer: share}}`` with shares rounded to 4 digits; clusters without
+    internal links map to ``{}``.
+    """
+    cid = report.accounts["cluster_id"].to_numpy(dtype=object)
+    l = evidence.links
+    out = {c: {} for c in report.clusters["cluster_id"]}
+    if l.empty:
+        return out
+    ca, cb = cid[l["a"].to_numpy()], cid[l["b"].to_numpy()]
+    same = (ca == cb) & pd.notna(ca)
+    if not same.any():
+        return out
+    df = pd.DataFrame({"c": ca[same], "layer": l["layer"].to_numpy()[same], "w": l["weight"].to_numpy()[same]})
+    per = df.groupby(["c", "layer"], sort=True)["w"].sum()
+    tot = per.groupby(level=0).sum()
+    for (c, layer), w in per.items():
+        if tot[c] > 0:
+            out.setdefault(c, {})[layer] = round(float(w / tot[c]), 4)
+    return out
+
+
 def _pooled_hours(evidence, membership: np.ndarray, n_clusters: int) -> np.ndarray | None:
     hours = getattr(evidence, "hours", None)
     if hours is None or n_clusters == 0:
@@ -138,11 +162,19 @@ def score(evidence, partition: Partition, config: ScoringConfig | None = None) -
     conc = template_concentration(evidence, m, k)
     pooled = _pooled_hours(evidence, m, k)
     infos, summaries = [], []
+    lookups = summary_lookups(evidence)
+    u = evidence.uses
+    ucode = pd.Categorical(u["account_id"], categories=evidence.accounts).codes
+    ucl = np.where(ucode >= 0, m[np.maximum(ucode, 0)], -1)
+    keep = ucl >= 0
+    uses_by = dict(iter(u[keep].groupby(ucl[keep], sort=True))) if keep.any() else {}
+    order = np.argsort(m, kind="stable")
+    bounds = np.searchsorted(m[order], np.arange(k + 1))
     for c in range(k):
-        members = partition.members(c)
+        members = order[bounds[c]:bounds[c + 1]]
         info = cluster_signals(feats, members, timing_density=tden[c], burst_hours=config.burst_hours,
                                template_concentration=conc[c], hours=None if pooled is None else pooled[c])
-        summ = evidence_summary(evidence, members)
+        summ = evidence_summary(evidence, members, uses=uses_by.get(c, u.iloc[:0]), lookups=lookups)
         summ["burst_seconds"] = config.burst_hours * 3600
         infos.append(info)
         summaries.append(summ)
@@ -156,7 +188,7 @@ def score(evidence, partition: Partition, config: ScoringConfig | None = None) -
         "groups": [i["groups"] for i in infos],
         "stability": np.round(partition.stability, 4) if k else np.zeros(0),
         "summary": summaries,
-        "members": [sorted(evidence.accounts[partition.members(c)].tolist()) for c in range(k)],
+        "members": [sorted(evidence.accounts[order[bounds[c]:bounds[c + 1]]].tolist()) for c in range(k)],
     })
     clusters = clusters.sort_values(["score", "cluster_id"], ascending=[False, True], ignore_index=True)
 

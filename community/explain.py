@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["reasons", "evidence_summary", "shared_evidence"]
+__all__ = ["reasons", "evidence_summary", "summary_lookups", "shared_evidence"]
 
 
 def _pct(x: float) -> str:
@@ -77,16 +77,22 @@ def reasons(info: dict, summary: dict, *, limit: int = 6) -> list[str]:
     return out[:limit]
 
 
-def evidence_summary(evidence, members: np.ndarray, *, top: int = 10, activity: pd.DataFrame | None = None) -> dict:
-    """Top shared identifiers, main templates with examples and the timing profile of a cluster."""
-    ids = set(evidence.accounts[members])
-    uses = evidence.uses[evidence.uses["account_id"].isin(ids)]
+def evidence_summary(evidence, members: np.ndarray, *, top: int = 10, activity: pd.DataFrame | None = None,
+                     uses: pd.DataFrame | None = None, lookups: dict | None = None) -> dict:
+    """Top shared identifiers, main templates with examples and the timing profile of a cluster.
+
+    ``uses`` (the members' rows of ``evidence.uses``) and ``lookups`` (from
+    :func:`summary_lookups`) may be passed precomputed when summarising many clusters.
+    """
+    if uses is None:
+        ids = set(evidence.accounts[members])
+        uses = evidence.uses[evidence.uses["account_id"].isin(ids)]
+    lookups = lookups or summary_lookups(evidence)
     inner = uses.groupby(["kind", "identifier"], sort=True).agg(
         n_in_cluster=("account_id", "nunique"), n_events=("n_events", "sum"),
         first_seen=("first_seen", "min"), last_seen=("last_seen", "max")).reset_index()
     inner = inner[inner["n_in_cluster"] >= 2]
-    glob = evidence.identifiers.set_index(["kind", "identifier"])[["n_accounts", "is_hub"]]
-    inner = inner.join(glob, on=["kind", "identifier"])
+    inner = inner.join(lookups["identifiers"], on=["kind", "identifier"])
     inner["n_accounts"] = inner["n_accounts"].fillna(inner["n_in_cluster"]).astype(int)
     inner["is_hub"] = inner["is_hub"].fillna(False).astype(bool)
     inner = inner.sort_values(["n_in_cluster", "kind", "identifier"], ascending=[False, True, True])
@@ -96,7 +102,7 @@ def evidence_summary(evidence, members: np.ndarray, *, top: int = 10, activity: 
                 "first_seen": _iso(r.first_seen), "last_seen": _iso(r.last_seen)} for r in non_tpl.itertuples()]
     n_prompts = uses.loc[uses["kind"] == "template", "n_events"].sum()
     tpl = inner[inner["kind"] == "template"].sort_values(["n_events", "identifier"], ascending=[False, True]).head(5)
-    tmeta = evidence.templates.set_index("template_id")
+    tmeta = lookups["templates"]
     templates = []
     for r in tpl.itertuples():
         meta = tmeta.loc[r.identifier] if r.identifier in tmeta.index else None
@@ -120,6 +126,12 @@ def evidence_summary(evidence, members: np.ndarray, *, top: int = 10, activity: 
         "first_seen": _iso(uses["first_seen"].min()) if len(uses) else None,
         "last_seen": _iso(uses["last_seen"].max()) if len(uses) else None,
     }
+
+
+def summary_lookups(evidence) -> dict:
+    """Indexed identifier and template tables shared by all :func:`evidence_summary` calls."""
+    return {"identifiers": evidence.identifiers.set_index(["kind", "identifier"])[["n_accounts", "is_hub"]],
+            "templates": evidence.templates.set_index("template_id")}
 
 
 def shared_evidence(uses: pd.DataFrame, links: pd.DataFrame, account_a: str, account_b: str) -> dict:

@@ -146,8 +146,52 @@ def _expected_cooccurrence(tw: pd.DataFrame, co: pd.DataFrame, window: int, n_ac
     return out
 
 
+class _Stages:
+    """Wall time and peak resident memory per stage, for benchmarks (Linux; memory 0 elsewhere)."""
+
+    def __init__(self, out: dict | None):
+        self.out = out
+        self.name = None
+
+    @staticmethod
+    def _reset_peak() -> None:
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            pass
+
+    @staticmethod
+    def _peak_mb() -> float:
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return 0.0
+
+    def start(self, name: str) -> None:
+        if self.out is None:
+            return
+        import time
+
+        self.stop()
+        self.name, self.t0 = name, time.perf_counter()
+        self._reset_peak()
+
+    def stop(self) -> None:
+        if self.out is None or self.name is None:
+            return
+        import time
+
+        self.out[self.name] = {"seconds": round(time.perf_counter() - self.t0, 3), "peak_rss_mb": round(self._peak_mb(), 1)}
+        self.name = None
+
+
 def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bool = False,
-                   version: str = "") -> EvidenceGraph:
+                   version: str = "", stats: dict | None = None) -> EvidenceGraph:
     """Build the four-layer evidence graph of a loaded bundle.
 
     Parameters
@@ -157,6 +201,8 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     config : EvidenceConfig, optional
     progress : bool
         Show a progress bar over the stages.
+    stats : dict, optional
+        When given, filled with ``{stage: {"seconds", "peak_rss_mb"}}`` (benchmarks).
 
     Returns
     -------
@@ -165,6 +211,8 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     from tqdm.auto import tqdm
 
     config = config or EvidenceConfig()
+    st = _Stages(stats)
+    st.start("network")
     con = bundle.con
     steps = ["network", "payment", "prompt", "timing", "links", "features"]
     bar = tqdm(total=len(steps), desc="evidence", disable=not progress, leave=False)
@@ -177,19 +225,23 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     if NETWORK in config.layers:
         frames.append(net)
     bar.update()
+    st.start("payment")
     if PAYMENT in config.layers:
         frames.append(payment_uses(con))
     bar.update()
+    st.start("prompt")
     tpl_uses, templates = prompt_templates(con, perms=config.minhash_perms, rows=config.lsh_rows,
                                            threshold=config.template_jaccard)
     if PROMPT in config.layers:
         frames.append(tpl_uses)
     bar.update()
+    st.start("timing")
     window = choose_timing_window(con, target_per_window=config.timing_target_per_window,
                                   fixed=config.timing_window_seconds)
     if TIMING in config.layers:
         frames.append(timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours))
     bar.update()
+    st.start("weights")
 
     uses = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else \
         pd.DataFrame(columns=["account_id", "kind", "identifier", "n_events", "first", "last"])
@@ -210,6 +262,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
 
     link_parts = []
     for layer in config.layers:
+        st.start(f"links:{layer}")
         lu = uses[uses["kind"].map(KIND_LAYER) == layer]
         ra = lu[lu["kind"] != "time_window"]
         pairs = expand_pairs(ra["acc"].to_numpy(), ra["ident"].to_numpy(), ra["pair_w"].to_numpy(),
@@ -243,6 +296,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     links = links.sort_values(["a", "b", "layer"], ignore_index=True)
     links["layer"] = links["layer"].astype(str)
     bar.update()
+    st.start("identifiers")
 
     shared = uses[uses["k"] >= 2]
     identifiers = shared.groupby(["kind", "identifier"], sort=True, as_index=False).agg(
@@ -284,10 +338,12 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
         pub_uses = pd.concat([pub_uses, extra], ignore_index=True).sort_values(
             ["account_id", "kind", "identifier"], ignore_index=True)
     bar.update()
+    st.start("features")
 
     features = account_features(con)
     hours = hour_profile(con, accounts)
     bar.update()
+    st.stop()
     bar.close()
     return EvidenceGraph(config=config, accounts=accounts, links=links, uses=pub_uses, identifiers=identifiers,
                          templates=templates, features=features, timing_window_seconds=window, version=version,
