@@ -482,23 +482,27 @@ def test_periodic_script_runs_reports_and_keeps_the_last_runs(tmp_path):
     from hydrascope.demo.world import generate_world
 
     world, runs = tmp_path / "world", tmp_path / "runs"
-    generate_world(world, n_accounts=400, days=9, seed=1, start="2026-10-01")
-    for until in ("2026-10-04", "2026-10-07", "2026-10-10"):
+    generate_world(world, n_accounts=300, days=6, seed=1, start="2026-10-01")
+    for until in ("2026-10-04", "2026-10-07"):
         r = _periodic("--bundle", world, "--runs", runs, "--window", "3d", "--until", f"{until}T00:00:00Z",
-                      "--keep", "2", "--no-site")
+                      "--keep", "1", "--no-site")
         assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) == [
-        "2026-10-07T0000Z", "2026-10-10T0000Z", "latest"]
-    assert os.readlink(runs / "latest") == "2026-10-10T0000Z"
-    last = runs / "2026-10-10T0000Z"
+    # the first run was the second's --previous, then pruned (keep 1); latest points at the new one
+    assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) == ["2026-10-07T0000Z", "latest"]
+    assert os.readlink(runs / "latest") == "2026-10-07T0000Z"
+    last = runs / "2026-10-07T0000Z"
+    meta = json.loads((last / "run.json").read_text())
+    assert meta["window"]["since"].startswith("2026-10-04T00:00:00")
+    assert meta["previous_run"].endswith("2026-10-04T0000Z")
     assert (last / "lineage.csv").is_file()
-    assert json.loads((last / "run.json").read_text())["window"]["since"].startswith("2026-10-07T00:00:00")
     facts = json.loads((last / "report.json").read_text())
     assert facts["changes"]["source"] == "lineage.csv"
-    assert [t["name"] for t in facts["trend"]] == ["2026-10-07T0000Z", "2026-10-10T0000Z"]
+    # the trend covers the kept runs and the previous one (pruned only after the report was written)
+    assert [t["name"] for t in facts["trend"]] == ["2026-10-04T0000Z", "2026-10-07T0000Z"]
     assert (last / "report.html").is_file() and (last / "report.csv").is_file()
+    assert not list(runs.glob(".incomplete-*"))
     # the same window again is a no-op
-    r = _periodic("--bundle", world, "--runs", runs, "--window", "3d", "--until", "2026-10-10T00:00:00Z")
+    r = _periodic("--bundle", world, "--runs", runs, "--window", "3d", "--until", "2026-10-07T00:00:00Z")
     assert r.returncode == 0 and "nothing to do" in r.stdout
 
 
