@@ -118,8 +118,8 @@ class Bundle:
         Connection holding the typed tables ``accounts``, ``events``, ``payments`` (empty
         when absent), ``_labels_eval_only`` and the temporary views ``_raw_<table>``
         re-reading each file as it is; its session time zone is UTC.
-        Keep the Bundle alive while using ``con``: a temporary database is removed when the
-        Bundle is garbage-collected or :meth:`close` d.
+        Keep the Bundle alive while using ``con``: a temporary database is removed by
+        :meth:`close` or when the Bundle is garbage-collected.
     files : dict of str to Path
         Table name to the file that was read.
     sha256 : dict of str to str

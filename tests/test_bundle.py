@@ -627,3 +627,12 @@ def test_jsonl_keys_match_case_insensitively_and_unknown_keys_stay_raw(tmp_path)
     assert b.con.execute("SELECT account_id, created_at FROM accounts").fetchall() == [("a1", D(2026, 1, 1))]
     assert b.con.execute("SELECT json_extract_string(_json, '$.tier.x') FROM _raw_accounts").fetchall() == [("1",)]
     assert b.con.execute("SELECT ts FROM events").fetchall() == [(D(2026, 1, 2),)]
+
+
+def test_csv_bom_and_a_header_spanning_two_lines(tmp_path):
+    (tmp_path / "accounts.csv").write_bytes(
+        '\ufeff"account_id","note\nmore",created_at\na1,x,2026-01-01\na2,x,bad\n'.encode())
+    write_text(tmp_path, "events.csv", "account_id,ts,ip\na1,2026-01-02,1.1.1.1\n")
+    b = load_bundle(tmp_path, now=NOW)
+    assert rejects_list(b) == [("accounts", 4, "created_at", "unparsable timestamp", "rejected")]
+    assert b.con.execute("SELECT account_id FROM accounts").fetchall() == [("a1",)]
