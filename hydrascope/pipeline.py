@@ -99,12 +99,13 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
                            for t, p in sorted(bundle.files.items())},
                 "window": {"since": config.since, "until": config.until},
                 "counts": counts, "previous_run": str(previous) if previous is not None else None,
+                # the id watermark: the next run never reuses an id, even one that dissolved
+                "lineage": ({"next_id": lineage.next_id, "params": lineage.params} if lineage is not None
+                            else {"next_id": len(report.clusters) + 1, "params": {}}),
             }
             run_dir = write_results(out_dir, evidence, report, meta=meta, rejects=bundle.rejects, con=bundle.con)
             if lineage is not None:
-                from exporters.results import write_csv
-
-                write_csv(run_dir / "lineage.csv", lineage.table, list(lineage.table.columns))
+                lineage.to_csv(run_dir / "lineage.csv")
             if config.site:
                 say("site")
                 _write_site(run_dir, progress)
