@@ -38,7 +38,8 @@ def config_from_args(args):
     return cfg
 
 
-def print_summary(result, out=sys.stdout) -> None:
+def print_summary(result, out=None) -> None:
+    out = out or sys.stdout
     c = result.counts
     print(f"{c['accounts']} accounts, {c['links']} links, {c['clusters']} clusters, "
           f"{c['flagged_clusters']} flagged ({c['flagged_accounts']} accounts)", file=out)
