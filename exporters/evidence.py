@@ -392,6 +392,8 @@ def _events_frame(run: RunFolder, cluster_id: str, members: list[str], redact: b
         ev = _read_bundle_events(Path(bundle_dir), members, expected)
         ev.insert(len(ev.columns), "cluster_id", cluster_id)
         source = "input bundle"
+    if ev is None or not len(ev):
+        source = "none"
     if ev is None:
         ev = pd.DataFrame(columns=list(COLUMNS["events"]) + ["cluster_id"])
     cols = [c for c in COLUMNS["events"] if c in ev.columns]

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import struct
 import zipfile
 from pathlib import Path
@@ -322,10 +321,8 @@ def test_odd_cluster_id_and_unflagged_cluster_from_bundle(world, tmp_path):
     assert json.loads(m["run.json"])["events_source"] == "input bundle"
     assert verify_package(p).ok
     without = build_package(run, "C0003", tmp_path / "nobundle")
-    assert json.loads(_members(without)["run.json"])["events_source"] == RunFilesEvents
-
-
-RunFilesEvents = "cluster_events.parquet"
+    assert json.loads(_members(without)["run.json"])["events_source"] == "none"
+    assert _members(without)["events.csv"].decode().count("\n") == 1  # the header only
 
 
 def test_bundle_must_be_the_one_the_run_read(world, tmp_path):
