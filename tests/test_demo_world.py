@@ -337,6 +337,7 @@ def test_blockwise_generation(tmp_path, monkeypatch):
     labels = pd.read_csv(info.path / "labels.csv", dtype=str)
     for cid in ("camp_dc_burst", "camp_resproxy_growing", "camp_slow_slot"):
         e = ev[ev.account_id.isin(labels.account_id[labels.campaign_id == cid])]
-        assert len(e) > 0 and e.prompt.is_unique, cid
+        # the blatant fleet never repeats a prompt; stealthier ones only repeat cover chats, rarely
+        assert len(e) > 0 and (e.prompt.is_unique if cid == "camp_dc_burst" else e.prompt.duplicated().mean() < 0.05), cid
     assert ev.prompt.str.contains("<script>alert(1)</script>", regex=False).any()
     assert info.n_events == len(ev)

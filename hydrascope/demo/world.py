@@ -728,6 +728,14 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
             c_start=C_CODE[0], c_len=C_MATH[0] + C_MATH[1] - C_CODE[0], c_win=400,
             c_off=rng.integers(0, 10**6, size=n), p_chat=0.25, p_tail=0.1, comp_mu=np.log(550), comp_sigma=0.5)
         personal_payments(idx, created, np.full(n, country, dtype=object), 0.15, 0.03, 0.0)
+        # in-class exercises: twice a week most of the class sends a request within a minute or two
+        dow = (np.arange(days) + _start_weekday(b)) % 7
+        lecture_days = np.flatnonzero(np.isin(dow, (1, 3) if ui % 2 == 0 else (0, 2)))
+        t_lec = lecture_days * DAY + int((10.5 - tz) * HOUR) + int(rng.integers(0, 4)) * 15 * 60
+        k = rng.binomial(n, 0.6, size=len(t_lec))
+        rep_ = np.repeat(np.arange(len(t_lec)), k)
+        who = np.concatenate([rng.choice(idx, size=int(kk), replace=False) for kk in k]) if len(k) else idx[:0]
+        b.dispatch.append((who.astype(np.int64), (t_lec[rep_] + rng.uniform(20, 120, size=len(rep_))).astype(np.int64)))
 
     # --- benign: app integrators -------------------------------------------------------------------
     n_int = max(2, int(round(n_total / 300)))
@@ -938,7 +946,9 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         ua_start=ua_s, ua_len=1, key_base=key(n), model_prof=P_DISTILL, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0,
         p_cas=0.0, c_start=C["C_TASK"][0], c_len=C["C_TASK"][1], c_win=C["C_TASK"][1],
         numtag=1, unique=True, comp_mu=np.log(950), comp_sigma=0.35)
-    b.payments(idx, cards[rng.integers(0, len(cards), size=n)], "prepaid_card", created + rng.integers(60, 600, size=n), cc)
+    ci = rng.integers(0, len(cards), size=n)
+    ctype = np.where(np.arange(len(cards)) == 0, "card", "prepaid_card").astype(object)  # one is a stolen card
+    b.payments(idx, cards[ci], ctype[ci], created + rng.integers(60, 600, size=n), cc)
     fleet("camp_dc_burst", "dc_burst", "Blatant datacenter fleet: burst sign-up, rotating IPs in one or two "
           "hosting /24s, a few shared prepaid cards, chain-of-thought wrapper around maths tasks, 24/7.",
           ["signup_window", "prefix", "ip", "instrument", "template", "user_agent"], idx)
@@ -968,9 +978,11 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         n, kind=K_CAMPAIGN, created=created, email=dom, country=cc, signup_ip=ps + rng.integers(0, n_exits, size=n),
         sched=S_UNIFORM, sess_rate=0.0, pool_start=ps, pool_len=n_exits, per_event=True, ua_start=ua_s,
         ua_len=ua_l, key_base=key(n), model_prof=P_DISTILL, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0, p_cas=0.0,
-        c_start=C["C_TASK"][0], c_len=C["C_TASK"][1], c_win=C["C_TASK"][1], unique=True,
+        c_start=C["C_TASK"][0], c_len=C["C_TASK"][1], c_win=C["C_TASK"][1], unique=True, p_chat=0.15,
         comp_mu=np.log(1100), comp_sigma=0.35)
-    b.payments(idx, cards[rng.integers(0, len(cards), size=n)], "prepaid_card", created + rng.integers(60, 3 * HOUR, size=n), cc)
+    ci = rng.integers(0, len(cards), size=n)
+    ctype = np.where(rng.random(len(cards)) < 0.25, "card", "prepaid_card").astype(object)
+    b.payments(idx, cards[ci], ctype[ci], created + rng.integers(60, 3 * HOUR, size=n), cc)
     order = idx[np.argsort(created, kind="stable")]
     cs = np.sort(created)
     per_day = 24
@@ -999,7 +1011,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         sess_len=1.0, gap=1.0, pool_start=ps, pool_len=pl,
         ua_start=ua_s + np.arange(n), ua_len=1, key_base=key(n), model_prof=P_DISTILL, tpl_start=ts_,
         tpl_len=tl_, p_tpl=1.0, p_cas=0.0, c_start=C["C_TASK"][0], c_len=C["C_TASK"][1],
-        c_win=C["C_TASK"][1], unique=True, comp_mu=np.log(800), comp_sigma=0.35)
+        c_win=C["C_TASK"][1], unique=True, p_chat=0.25, comp_mu=np.log(800), comp_sigma=0.35)
     fleet("camp_slow_slot", "slow", "Slow fleet: shares only a prompt template and a work schedule (every account "
           f"active only {slot // HOUR:02d}:00-{slot // HOUR:02d}:59 UTC, a few requests a day), distinct "
           "residential IPs, free tier.", ["template", "time_window"], idx)
@@ -1020,7 +1032,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         sched=S_UNIFORM, sess_rate=rng.uniform(0.8, 1.6, size=n), sess_len=4.0, gap=rng.uniform(3, 15, size=n),
         first_delay=rng.uniform(120, 1800, size=n), pool_start=ps, pool_len=2, ua_start=ua_s, ua_len=1,
         n_keys=2, key_base=key(n), model_prof=P_DISTILL_PRO, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0, p_cas=0.0,
-        c_start=C["C_MIXED"][0], c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True,
+        c_start=C["C_MIXED"][0], c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True, p_chat=0.05,
         comp_mu=np.log(1000), comp_sigma=0.35)
     b.payments(idx, _instrument_ids(rng, 1)[0], "card", created + rng.integers(60, 1200, size=n), country)
     fleet("camp_fake_company", "fakeco", "Fleet posing as a company: declared org, company-looking domain, shared "
@@ -1078,7 +1090,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         comp_mu=np.log(900), comp_sigma=0.35)
     own_a = _instrument_ids(rng, max(1, na // 10))
     b.payments(idx_a, shared_card, "prepaid_card", created + 600, cc)
-    b.payments(idx_a, own_a[rng.integers(0, len(own_a), size=na)], "prepaid_card", created + 900, cc)
+    b.payments(idx_a, own_a[rng.integers(0, len(own_a), size=na)], "card", created + 900, cc)
     tb = ta + at(3, 8)
     created = tb + (rng.random(nb) * min(4 * DAY, 4 * P)).astype(np.int64)
     exits = _hosts(rng, _prefixes(rng, _RES_FIRST, max(600, 15 * nb)))
@@ -1091,7 +1103,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         sess_rate=rng.uniform(0.8, 1.6, size=nb), sess_len=3.0, gap=rng.uniform(20, 90, size=nb),
         pool_start=ps, pool_len=len(exits), per_event=True, ua_start=ua_s, ua_len=1, key_base=key(nb),
         model_prof=P_DISTILL, tpl_start=ts_, tpl_len=tl_, p_tpl=1.0, p_cas=0.0, c_start=C["C_MIXED"][0],
-        c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True, comp_mu=np.log(900), comp_sigma=0.35)
+        c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True, p_chat=0.1, comp_mu=np.log(900), comp_sigma=0.35)
     b.payments(idx_b, shared_card, "prepaid_card", created + 600, cc)
     fleet("camp_split_operator", "split_a", "One operator split across two fleets (datacenter /24 with numbered "
           "instruction wrapper; residential proxies with a student-style wrapper) that share one prepaid card and "
@@ -1113,7 +1125,7 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
         sched=S_WORK, sess_rate=rng.uniform(1, 1.6, size=n), sess_len=3.0, gap=rng.uniform(20, 120, size=n),
         weekday=1.0, weekend=0.5, pool_start=ps, pool_len=pl, ua_start=ua_s + np.arange(n), ua_len=1,
         key_base=key(n), model_prof=P_DISTILL_PRO, tpl_start=ts_, tpl_len=tl_, p_tpl=0.9, cas_start=0, cas_len=1,
-        p_cas=0.0, c_start=C["C_MIXED"][0], c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True,
+        p_cas=0.0, c_start=C["C_MIXED"][0], c_len=C["C_MIXED"][1], c_win=C["C_MIXED"][1], unique=True, p_chat=0.2,
         comp_mu=np.log(850), comp_sigma=0.4)
     b.payments(idx, ring_cards[g], "prepaid_card", created + 1800, cc)
     second = rng.random(n) < 0.5
@@ -1121,6 +1133,11 @@ def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
     fleet("camp_card_ring", "ring", "Card ring: prepaid cards passed around in a chain, each account on its own "
           "residential IP with its own browser, working the operator's office hours (UTC+3) whatever country it "
           "declares, templated step-by-step code/maths prompts.", ["instrument", "template", "time_window"], idx)
+
+
+def _start_weekday(b: _Builder) -> int:
+    """Weekday (Monday = 0) of the period's first day."""
+    return int((b.start_day + 3) % 7)
 
 
 def _jailbreak_wrapper(text: str) -> tuple[str, str]:
@@ -1259,6 +1276,8 @@ def _events(b: _Builder, A: dict, start_day: int, accs: np.ndarray, in_chunk: np
     is_chat = u_c < A["p_chat"][ev_acc]
     r2 = rng.random(m)
     content = np.where(is_chat, b.chat[0] + (r2 * b.chat[1]).astype(np.int64), content)
+    is_camp = A["camp"][ev_acc] >= 0
+    tpl = np.where(is_chat & is_camp, 0, tpl)  # a fleet's cover traffic is sent bare
     r3 = rng.random(m)
     part2 = np.where(is_chat, b.quals[0] + (r3 * b.quals[1]).astype(np.int64),
                      np.where(r3 < A["p_tail"][ev_acc], b.tails[0] + (r2 * b.tails[1]).astype(np.int64), 0))
@@ -1267,7 +1286,7 @@ def _events(b: _Builder, A: dict, start_day: int, accs: np.ndarray, in_chunk: np
     # campaigns with `unique` never repeat a (template, content) pair while the space lasts
     ev_fleet = A["fleet"][ev_acc]
     for fi, f in enumerate(b.fleets):
-        sel = np.flatnonzero(ev_fleet == fi)
+        sel = np.flatnonzero((ev_fleet == fi) & ~is_chat)
         a0 = f["idx"][0]
         if not A["unique"][a0] or not len(sel):
             continue
@@ -1409,6 +1428,7 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
 
     rng = np.random.Generator(np.random.PCG64(seed))
     b = _Builder(rng, n_accounts, days)
+    b.start_day = start_day
     b.hostile = hostile
     corpus = load_sample_prompts()
     _build(b, corpus, hostile)
