@@ -26,6 +26,9 @@ DISPOSABLE_MAIL_DOMAINS = (
 )
 
 
+#: ip_rotation = distinct IPs / max(requests, this): rotation needs enough requests to mean anything
+ROTATION_MIN_REQUESTS = 20
+
 #: Standard-time UTC offset (hours) of each country's main population centre, for telling local
 #: night from day. Countries spanning several zones get a central one; night is taken as
 #: 01:00-05:00 local so that an error of two hours still lands in the night.
@@ -86,12 +89,6 @@ def account_features(con) -> pd.DataFrame:
                 SELECT account_id, template_id, count(*) AS c FROM ev WHERE template_id IS NOT NULL GROUP BY 1, 2
             ) GROUP BY account_id
         ),
-        hrs AS (
-            SELECT account_id, -sum((c / tot) * ln(c / tot)) / ln(24) AS hours_entropy FROM (
-                SELECT account_id, hour(ts) AS h, count(*)::DOUBLE AS c, sum(count(*)) OVER (PARTITION BY account_id) AS tot
-                FROM events GROUP BY account_id, hour(ts)
-            ) GROUP BY account_id
-        ),
         pref AS (
             SELECT e.account_id, count(DISTINCT p.prefix) AS n_prefixes
             FROM events e JOIN ip_prefix p USING (ip) GROUP BY e.account_id
@@ -100,7 +97,7 @@ def account_features(con) -> pd.DataFrame:
         night AS (
             SELECT e.account_id,
                    avg(CASE WHEN hour(e.ts + to_seconds(CAST(tz.utc_offset * 3600 AS BIGINT))) BETWEEN 1 AND 4
-                       THEN 1.0 ELSE 0.0 END) AS night_share
+                       THEN 1 ELSE 0 END) AS night_share
             FROM events e JOIN accounts a USING (account_id) JOIN tz ON upper(a.country) = tz.country
             GROUP BY e.account_id
         ),
@@ -112,8 +109,10 @@ def account_features(con) -> pd.DataFrame:
         SELECT a.account_id,
                coalesce(b.n_requests, 0) AS n_requests, coalesce(b.n_active_days, 0) AS n_active_days,
                coalesce(b.n_ips, 0) AS n_ips, coalesce(pf.n_prefixes, 0) AS n_prefixes,
-               coalesce(b.n_ips::DOUBLE / nullif(b.n_requests, 0), 0) AS ip_rotation,
-               coalesce(h.hours_entropy, 0) AS hours_entropy,
+               -- new IPs per request, over at least {ROTATION_MIN_REQUESTS} requests: three requests from
+               -- three addresses is a phone on the move, not a proxy fleet
+               coalesce(b.n_ips::DOUBLE / greatest(b.n_requests, {ROTATION_MIN_REQUESTS}), 0) AS ip_rotation,
+               0.0 AS hours_entropy,  -- filled from the exact hour profile (graphbuild.graph)
                (epoch(b.first_ts) - epoch(a.created_at)) / 3600.0 AS hours_to_first_use,
                coalesce(b.reasoning_share, 0) AS reasoning_share, coalesce(b.jailbreak_share, 0) AS jailbreak_share,
                coalesce(b.template_share, 0) AS template_share,
@@ -127,7 +126,7 @@ def account_features(con) -> pd.DataFrame:
                n.night_share,
                a.created_at, a.email_domain, a.org_id, a.country
         FROM accounts a
-        LEFT JOIN base b USING (account_id) LEFT JOIN toptpl t USING (account_id) LEFT JOIN hrs h USING (account_id)
+        LEFT JOIN base b USING (account_id) LEFT JOIN toptpl t USING (account_id)
         LEFT JOIN pref pf USING (account_id) LEFT JOIN pay p USING (account_id) LEFT JOIN night n USING (account_id)
         ORDER BY a.account_id
     """).df()

@@ -122,6 +122,16 @@ def _shares(con, uses: pd.DataFrame, acc_cat) -> np.ndarray:
     return np.clip(share, 0.0, 1.0)
 
 
+def _hour_entropy(hours: np.ndarray) -> np.ndarray:
+    """Normalised hour-of-day entropy (0 = one hour, 1 = uniform) per row of an (n, 24) count array."""
+    c = hours.astype(np.float64)
+    tot = c.sum(axis=1, keepdims=True)
+    p = np.divide(c, tot, out=np.zeros_like(c), where=tot > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1) / np.log(24)
+    return np.round(h, 12)
+
+
 def _expected_cooccurrence(tw: pd.DataFrame, co: pd.DataFrame, window: int, n_accounts: int) -> np.ndarray:
     """Chance number of shared lockstep windows of each pair, given both accounts' hour-of-day profiles.
 
@@ -342,6 +352,8 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
 
     features = account_features(con)
     hours = hour_profile(con, accounts)
+    # from exact integer counts, in numpy: DuckDB's parallel float sums are not bit-reproducible
+    features["hours_entropy"] = _hour_entropy(hours)
     bar.update()
     st.stop()
     bar.close()
