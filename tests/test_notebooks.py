@@ -96,6 +96,24 @@ def test_stored_without_outputs_and_opens_with_what_it_needs(name):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+def test_strip_script_removes_outputs(tmp_path):
+    import subprocess
+
+    nb = _read("01_triage")
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    cell.execution_count = 3
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="account data\n")]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    script = [sys.executable, str(REPO / "scripts" / "strip_notebooks.py")]
+    assert subprocess.run(script + ["--check", str(path)], capture_output=True).returncode == 1
+    assert subprocess.run(script + [str(path)], capture_output=True).returncode == 0
+    assert subprocess.run(script + ["--check", str(path)], capture_output=True).returncode == 0
+    stripped = nbformat.read(path, as_version=4)
+    assert all(c.outputs == [] and c.execution_count is None for c in stripped.cells if c.cell_type == "code")
+    assert [c.source for c in stripped.cells] == [c.source for c in _read("01_triage").cells]
+
+
 def test_readme_lists_every_notebook():
     text = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
     for name in NAMES:
