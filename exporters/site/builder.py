@@ -277,7 +277,16 @@ class _Run:
             ai = pd.DataFrame(columns=["account_id", "kind", "identifier", "n_events", "first_seen", "last_seen"])
         ai = ai.astype({"account_id": str, "kind": str, "identifier": str})
         ai = ai.assign(cluster_id=ai["account_id"].map(self.cluster_of)).dropna(subset=["cluster_id"])
-        self.ai = {cid: g for cid, g in ai.groupby("cluster_id", sort=True)}
+        if ai.duplicated(["account_id", "kind", "identifier"]).any():
+            ai = (ai.groupby(["cluster_id", "account_id", "kind", "identifier"], sort=True)
+                  .agg(n_events=("n_events", "sum"), first_seen=("first_seen", "min"),
+                       last_seen=("last_seen", "max")).reset_index())
+        # one integer id per (kind, identifier), numbered in sorted order, so per-cluster work is on ints
+        grouped = ai.groupby(["kind", "identifier"], sort=True)
+        ai = ai.assign(kid=grouped.ngroup().to_numpy())
+        self.kid_keys = grouped.size().index.to_frame(index=False)[["kind", "identifier"]]
+        self.ai = {cid: g for cid, g in ai[["cluster_id", "account_id", "kid", "n_events", "first_seen",
+                                            "last_seen"]].groupby("cluster_id", sort=True)}
 
         idf = _optional(run, RunFiles.IDENTIFIERS)
         cols = ["kind", "identifier", "layer", "n_accounts", "pair_weight", "is_hub"]
@@ -287,7 +296,13 @@ class _Run:
         for c in cols:
             if c not in idf.columns:
                 idf[c] = None
-        self.idf = idf[cols].drop_duplicates(["kind", "identifier"])
+        idf = idf[cols].drop_duplicates(["kind", "identifier"])
+        self.kid_info = self.kid_keys.merge(idf, on=["kind", "identifier"], how="left")
+        self.kid_info["layer"] = self.kid_info["layer"].where(
+            self.kid_info["layer"].notna() & (self.kid_info["layer"] != ""),
+            self.kid_info["kind"].map(KIND_LAYER)).fillna("")
+        self.kid_info["is_hub"] = self.kid_info["is_hub"].fillna(False).astype(bool)
+        self.kid_info["n_accounts"] = pd.to_numeric(self.kid_info["n_accounts"], errors="coerce").astype("Int64")
 
         tpl = _optional(run, RunFiles.TEMPLATES)
         self.skeletons: dict[str, str] = {}
@@ -333,24 +348,29 @@ _INODE_SAMPLE = 20   # identifiers listed in one merged node's tooltip
 def _shared_identifiers(R: _Run, cid: str, aidx: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Identifiers used by >= 2 members, strongest first, and the account x identifier incidence."""
     ai = R.ai.get(cid)
+    cols = ["kind", "identifier", "n_in", "first", "last", "layer", "n_accounts", "pair_weight", "is_hub"]
     if ai is None or not len(ai):
-        ai = _NO_AI
-    sh = ai.groupby(["kind", "identifier"], sort=True).agg(
-        n_in=("account_id", "nunique"), first=("first_seen", "min"), last=("last_seen", "max"))
-    sh = sh[sh["n_in"] >= 2].reset_index()
-    sh = sh.merge(R.idf, on=["kind", "identifier"], how="left")
-    sh["layer"] = sh["layer"].where(sh["layer"].notna() & (sh["layer"] != ""), sh["kind"].map(KIND_LAYER)).fillna("")
-    sh["is_hub"] = sh["is_hub"].fillna(False).astype(bool)
+        return (pd.DataFrame({c: pd.Series(dtype=object) for c in cols}),
+                pd.DataFrame({c: pd.Series(dtype="int64") for c in ("a", "i", "n")}).assign(first=pd.NaT, last=pd.NaT))
+    g = ai.groupby("kid", sort=True).agg(n_in=("account_id", "size"), first=("first_seen", "min"),
+                                         last=("last_seen", "max"))
+    g = g[g["n_in"] >= 2]
+    kids = g.index.to_numpy()
+    info = R.kid_info.iloc[kids].reset_index(drop=True)
+    sh = info.assign(n_in=g["n_in"].to_numpy(), first=g["first"].to_numpy(), last=g["last"].to_numpy(), kid=kids)
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
-    sh = sh.assign(_pw=sh["pair_weight"].fillna(0.0).astype(float), _kr=sh["kind"].map(rank).fillna(99))
+    sh = sh.assign(_pw=pd.to_numeric(sh["pair_weight"], errors="coerce").fillna(0.0).astype(float),
+                   _kr=sh["kind"].map(rank).fillna(99))
     # strongest first: rarer (higher pair weight), then more members, then kind, then text
     sh = sh.sort_values(["_pw", "n_in", "_kr", "kind", "identifier"],
                         ascending=[False, False, True, True, True], kind="mergesort").reset_index(drop=True)
-    keys = sh[["kind", "identifier"]].assign(i=np.arange(len(sh)))
-    inc = ai.merge(keys, on=["kind", "identifier"])
-    inc = inc.assign(a=inc["account_id"].map(aidx)).dropna(subset=["a"])
-    inc = (inc.astype({"a": "int64"}).groupby(["a", "i"], sort=True)
-           .agg(n=("n_events", "sum"), first=("first_seen", "min"), last=("last_seen", "max")).reset_index())
+    pos = pd.Series(np.arange(len(sh)), index=sh["kid"].to_numpy())
+    rows = ai[ai["kid"].isin(pos.index)]
+    a = rows["account_id"].map(aidx)
+    inc = pd.DataFrame({"a": a.to_numpy(), "i": pos.reindex(rows["kid"].to_numpy()).to_numpy(),
+                        "n": rows["n_events"].to_numpy(), "first": rows["first_seen"].to_numpy(),
+                        "last": rows["last_seen"].to_numpy()}).dropna(subset=["a"])
+    inc = inc.astype({"a": "int64", "i": "int64"}).sort_values(["a", "i"], kind="mergesort").reset_index(drop=True)
     return sh, inc
 
 
@@ -391,7 +411,13 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
     is_hub = sh["is_hub"].tolist()
 
     # identifier nodes: non-hub identifiers of one kind used by exactly the same accounts are merged
-    users = inc.groupby("i", sort=True)["a"].agg(tuple) if len(inc) else pd.Series(dtype=object)
+    users: dict[int, tuple] = {}
+    if len(inc):   # inc is sorted by (a, i); regroup by identifier without a Python-level groupby
+        order = np.lexsort((inc["a"].to_numpy(), inc["i"].to_numpy()))
+        ii, aa = inc["i"].to_numpy()[order], inc["a"].to_numpy()[order]
+        cuts = np.flatnonzero(np.diff(ii)) + 1
+        for chunk_i, chunk_a in zip(np.split(ii, cuts), np.split(aa, cuts)):
+            users[int(chunk_i[0])] = tuple(chunk_a.tolist())
     inode_of = np.full(n_i, -1, dtype=np.int64)
     inodes: list[list] = []     # [kind, layer, n_users, [identifier indexes (sample)], n_identifiers]
     inode_users: list[tuple] = []
@@ -438,13 +464,16 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
         for (acc, layer), n in ends.groupby(["acc", "layer"], sort=True).size().items():
             if acc in aidx:
                 partners[aidx[acc]][layer] = int(n)
-        pair = links.groupby(["account_a", "account_b"], sort=True).agg(
-            weight=("weight", "sum"), layers=("layer", lambda s: ", ".join(sorted(set(s)))))
-        pair = pair.reset_index().sort_values(["weight", "account_a", "account_b"],
-                                              ascending=[False, True, True], kind="mergesort")
-        for r in pair.head(_MAX_TOP_PAIRS).itertuples(index=False):
-            top_pairs.append({"a": r.account_a, "b": r.account_b, "weight": round(float(r.weight), 4),
-                              "layers": r.layers})
+        pair = links.groupby(["account_a", "account_b"], sort=True)["weight"].sum().reset_index()
+        pair = pair.sort_values(["weight", "account_a", "account_b"], ascending=[False, True, True],
+                                kind="mergesort").head(_MAX_TOP_PAIRS)
+        top = links.merge(pair[["account_a", "account_b"]], on=["account_a", "account_b"])
+        layers_of: dict[tuple, set] = {}
+        for a, b, layer in zip(top["account_a"], top["account_b"], top["layer"]):
+            layers_of.setdefault((a, b), set()).add(layer)
+        for a, b, w in zip(pair["account_a"], pair["account_b"], pair["weight"]):
+            top_pairs.append({"a": a, "b": b, "weight": round(float(w), 4),
+                              "layers": ", ".join(sorted(layers_of.get((a, b), ())))})
 
     # accounts table rows (column-wise, then zipped)
     ex = R.extra.reindex(members)
