@@ -201,7 +201,7 @@ class _Stages:
 
 
 def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bool = False,
-                   version: str = "", stats: dict | None = None) -> EvidenceGraph:
+                   version: str = "", stats: dict | None = None, engine: str = "duckdb") -> EvidenceGraph:
     """Build the four-layer evidence graph of a loaded bundle.
 
     Parameters
@@ -213,11 +213,18 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
         Show a progress bar over the stages.
     stats : dict, optional
         When given, filled with ``{stage: {"seconds", "peak_rss_mb"}}`` (benchmarks).
+    engine : {"duckdb", "spark"}
+        Where identifier extraction and pair projection run (graphbuild.engine); ``"spark"``
+        gives the same graph from the active or a local SparkSession (graphbuild.spark_engine).
 
     Returns
     -------
     EvidenceGraph
     """
+    if engine != "duckdb":  # same stages, heavy steps on Spark
+        from graphbuild.spark_engine import build_evidence_spark
+
+        return build_evidence_spark(bundle, config, progress=progress, version=version, stats=stats, engine=engine)
     from tqdm.auto import tqdm
 
     config = config or EvidenceConfig()
