@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from graphbuild.schema import NodeLabel, RelType
@@ -87,6 +87,8 @@ def _cell(value, typ: str) -> str:
     if typ == "double":
         return repr(float(value))
     if typ == "datetime":
+        if isinstance(value, int):  # epoch microseconds, as prepare_run sends them
+            value = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=value)
         if isinstance(value, datetime):
             v = value.astimezone(timezone.utc)
             fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if v.microsecond else "%Y-%m-%dT%H:%M:%SZ"

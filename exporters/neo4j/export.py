@@ -31,6 +31,10 @@ LINEAGE_CSV = "lineage.csv"
 # ---------------------------------------------------------------------------------------------
 
 _LATEST = "coalesce({v}.run_order, '') <= $run_order"
+# a node already written by this very run (same run_order) holds these values: skip the write
+_NEWER = "coalesce({v}.run_order, '') < $run_order"
+# a relationship whose run_ids has this run already holds its values: skip the write
+_NOT_SEEN = "WITH {v}, r, fs, ls WHERE NOT $run_id IN coalesce({v}.run_ids, [])"
 
 
 def _add_run_id(v: str) -> str:
@@ -40,10 +44,23 @@ def _add_run_id(v: str) -> str:
 
 
 def _seen(v: str) -> str:
-    return (f"{v}.first_seen = CASE WHEN {v}.first_seen IS NULL OR r.first_seen < {v}.first_seen "
-            f"THEN r.first_seen ELSE {v}.first_seen END, "
-            f"{v}.last_seen = CASE WHEN {v}.last_seen IS NULL OR r.last_seen > {v}.last_seen "
-            f"THEN r.last_seen ELSE {v}.last_seen END")
+    # fs / ls: the row's first/last seen as DateTime (see _DT); keep the earliest and the latest
+    return (f"{v}.first_seen = CASE WHEN {v}.first_seen IS NULL OR fs < {v}.first_seen "
+            f"THEN fs ELSE {v}.first_seen END, "
+            f"{v}.last_seen = CASE WHEN {v}.last_seen IS NULL OR ls > {v}.last_seen "
+            f"THEN ls ELSE {v}.last_seen END")
+
+
+def _dt(x: str) -> str:
+    """Cypher turning an epoch-microseconds integer parameter into a UTC DateTime (null stays null).
+
+    Timestamps travel as integers because the driver packs datetime objects ~10x slower.
+    """
+    return (f"CASE WHEN {x} IS NULL THEN null ELSE "
+            f"datetime({{epochSeconds: {x} / 1000000, nanosecond: ({x} % 1000000) * 1000}}) END")
+
+
+_WITH_SEEN = f"WITH r, {_dt('r.first_seen')} AS fs, {_dt('r.last_seen')} AS ls"
 
 
 Q_RUN_BEGIN = f"""
@@ -57,7 +74,7 @@ Q_RUN_COMPLETE = f"MATCH (run:{NodeLabel.RUN} {{run_id: $run_id}}) SET run.compl
 Q_ACCOUNTS = f"""
 UNWIND $rows AS r
 MERGE (a:{NodeLabel.ACCOUNT} {{account_id: r.account_id}})
-WITH a, r WHERE {_LATEST.format(v='a')}
+WITH a, r WHERE {_NEWER.format(v='a')}
 SET a.score = r.score, a.flagged = r.flagged, a.cluster_id = r.cluster_id,
     a.run_id = $run_id, a.run_order = $run_order
 """
@@ -68,7 +85,7 @@ def _q_identifier(label: str, key: str, extra: Sequence[str]) -> str:
     return f"""
 UNWIND $rows AS r
 MERGE (n:{label} {{{key}: r.key}})
-WITH n, r WHERE {_LATEST.format(v='n')}
+WITH n, r WHERE {_NEWER.format(v='n')}
 SET {sets}, n.run_order = $run_order
 """
 
@@ -87,7 +104,7 @@ UNWIND $rows AS r
 MATCH (a:{NodeLabel.ACCOUNT} {{account_id: r.account_id}})
 MATCH (c:{NodeLabel.CLUSTER} {{key: r.key}})
 MERGE (a)-[m:{RelType.MEMBER_OF}]->(c)
-SET m.score = r.score, m.flagged = r.flagged
+ON CREATE SET m.score = r.score, m.flagged = r.flagged
 """
 
 
@@ -95,9 +112,11 @@ def _q_usage(label: str, key: str, rel: str, discriminator: str | None) -> str:
     disc = f" {{{discriminator}: r.{discriminator}}}" if discriminator else ""
     return f"""
 UNWIND $rows AS r
+{_WITH_SEEN}
 MATCH (a:{NodeLabel.ACCOUNT} {{account_id: r.account_id}})
 MATCH (n:{label} {{{key}: r.key}})
 MERGE (a)-[u:{rel}{disc}]->(n)
+{_NOT_SEEN.format(v='u')}
 SET u.n_events = CASE WHEN {_LATEST.format(v='u')} THEN r.n_events ELSE u.n_events END,
     u.run_order = CASE WHEN {_LATEST.format(v='u')} THEN $run_order ELSE u.run_order END,
     {_seen('u')}, {_add_run_id('u')}
@@ -106,9 +125,11 @@ SET u.n_events = CASE WHEN {_LATEST.format(v='u')} THEN r.n_events ELSE u.n_even
 
 Q_LINKS = f"""
 UNWIND $rows AS r
+{_WITH_SEEN}
 MATCH (a:{NodeLabel.ACCOUNT} {{account_id: r.account_a}})
 MATCH (b:{NodeLabel.ACCOUNT} {{account_id: r.account_b}})
 MERGE (a)-[l:{RelType.LINKED} {{layer: r.layer}}]->(b)
+{_NOT_SEEN.format(v='l')}
 SET l.weight = CASE WHEN {_LATEST.format(v='l')} THEN r.weight ELSE l.weight END,
     l.evidence_count = CASE WHEN {_LATEST.format(v='l')} THEN r.evidence_count ELSE l.evidence_count END,
     l.run_order = CASE WHEN {_LATEST.format(v='l')} THEN $run_order ELSE l.run_order END,
@@ -221,13 +242,22 @@ def _py(v):
     return v
 
 
+#: columns sent as epoch microseconds and stored as DateTime
+_TIME_COLUMNS = ("first_seen", "last_seen")
+
+
 def _records(df: pd.DataFrame, columns: Sequence[str]) -> list[dict]:
     cols = {}
     for c in columns:
         s = df[c] if c in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+        if c in _TIME_COLUMNS and not pd.api.types.is_datetime64_any_dtype(s):
+            s = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
         if pd.api.types.is_datetime64_any_dtype(s):
-            s = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
-            cols[c] = [None if pd.isna(x) else x.to_pydatetime() for x in s]
+            # epoch microseconds (ints pack fast); the Cypher turns them into DateTime
+            if s.dt.tz is not None:
+                s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+            us = s.to_numpy().astype("datetime64[us]").astype("int64").tolist()
+            cols[c] = [None if na else v for v, na in zip(us, s.isna().tolist())]
         elif pd.api.types.is_bool_dtype(s) and not s.isna().any():
             cols[c] = [bool(x) for x in s]
         elif pd.api.types.is_integer_dtype(s) and not s.isna().any():
