@@ -734,7 +734,7 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
     BundleError
         A required table or column is missing, a table has two files, or a file is unreadable.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     path = Path(path)
     files = discover(path)
@@ -755,7 +755,10 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = true")
-        con.execute("SET enable_progress_bar = false")
+try:
+    con.execute("SET enable_progress_bar = false")
+except duckdb.InvalidInputException:  # Jupyter without ipywidgets refuses the setting; its bar is off there
+    pass
         result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
     except BaseException:
         con.close()
