@@ -7,11 +7,12 @@ import pandas as pd
 
 __all__ = ["expand_pairs"]
 
-_MAX_CHUNK_PAIRS = 20_000_000
+_MAX_CHUNK_PAIRS = 8_000_000
 
 
 def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
-                 first: np.ndarray, last: np.ndarray, *, hub_cap: int, share: np.ndarray | None = None) -> pd.DataFrame:
+                 first: np.ndarray, last: np.ndarray, *, hub_cap: int, share: np.ndarray | None = None,
+                 min_contribution: float = 0.0) -> pd.DataFrame:
     """Sum the evidence of shared identifiers per account pair.
 
     Parameters
@@ -29,6 +30,9 @@ def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
         Per row, how much of the account's activity the identifier carries (in [0, 1]); a pair
         then gets ``pair_w * min(share_a, share_b)``: an IP that is one of a proxy account's
         eighty exits says little about its tie to the household whose only IP it is.
+    min_contribution : float
+        Rows whose largest possible contribution to a pair (``pair_w * share``) is below this are
+        dropped before expansion (they cannot make a link on their own; memory at scale).
 
     Returns
     -------
@@ -47,14 +51,28 @@ def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
                           "count": np.array([], "i8"), "first": np.array([], "i8"), "last": np.array([], "i8")})
     if len(account) == 0:
         return empty
+    account = np.asarray(account).astype(np.int64)
+    ident = np.asarray(ident)
+    pair_w, first, last = np.asarray(pair_w, "f8"), np.asarray(first, "i8"), np.asarray(last, "i8")
+    share = None if share is None else np.asarray(share, "f8")
+    if min_contribution > 0:
+        # a use whose largest possible contribution to any pair is negligible cannot decide a link
+        best = pair_w if share is None else pair_w * share
+        live = best >= min_contribution
+        account, ident, pair_w, first, last = account[live], ident[live], pair_w[live], first[live], last[live]
+        share = None if share is None else share[live]
+        if len(account) == 0:
+            return empty
     order = np.lexsort((account, ident))
-    account, ident = np.asarray(account)[order].astype(np.int64), np.asarray(ident)[order]
-    pair_w, first, last = np.asarray(pair_w, "f8")[order], np.asarray(first, "i8")[order], np.asarray(last, "i8")[order]
-    share = None if share is None else np.asarray(share, "f8")[order]
+    account, ident, pair_w, first, last = account[order], ident[order], pair_w[order], first[order], last[order]
+    share = None if share is None else share[order]
     _, starts, sizes = np.unique(ident, return_index=True, return_counts=True)
     keep = (sizes >= 2) & (sizes <= hub_cap)
     starts, sizes = starts[keep], sizes[keep]
-    parts = []
+    n = int(account.max()) + 1
+    acc_parts: list[pd.DataFrame] = []
+    pending: list[tuple] = []
+    n_pending = 0
     for k in np.unique(sizes):
         s = starts[sizes == k]
         iu, ju = np.triu_indices(int(k), 1)
@@ -64,23 +82,31 @@ def expand_pairs(account: np.ndarray, ident: np.ndarray, pair_w: np.ndarray,
             base = s[c:c + step][:, None]
             ia, ib = (base + iu).ravel(), (base + ju).ravel()
             raw = pair_w[ia] if share is None else pair_w[ia] * np.minimum(share[ia], share[ib])
-            parts.append(pd.DataFrame({
-                "a": account[ia], "b": account[ib], "raw": raw,
-                "first": np.minimum(first[ia], first[ib]), "last": np.maximum(last[ia], last[ib]),
-            }))
-            if sum(len(p) for p in parts) > _MAX_CHUNK_PAIRS:
-                parts = [_aggregate(pd.concat(parts, ignore_index=True))]
-    if not parts:
+            pending.append((account[ia] * n + account[ib], raw, np.minimum(first[ia], first[ib]),
+                            np.maximum(last[ia], last[ib])))
+            n_pending += len(ia)
+            if n_pending > _MAX_CHUNK_PAIRS:
+                acc_parts = [_aggregate(acc_parts, pending)]
+                pending, n_pending = [], 0
+    if not pending and not acc_parts:
         return empty
-    return _aggregate(pd.concat(parts, ignore_index=True)).sort_values(["a", "b"], ignore_index=True)
+    out = _aggregate(acc_parts, pending)
+    key = out["key"].to_numpy()
+    return pd.DataFrame({"a": key // n, "b": key % n, "raw": out["raw"].to_numpy(),
+                         "count": out["count"].to_numpy(), "first": out["first"].to_numpy(),
+                         "last": out["last"].to_numpy()})
 
 
-def _aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    """Group pair rows by (a, b); rows from an earlier aggregation already carry their count."""
-    if "count" not in df:
-        df["count"] = 1
-    else:
-        df["count"] = df["count"].fillna(1).astype("i8")
-    out = df.groupby(["a", "b"], sort=True).agg(raw=("raw", "sum"), count=("count", "sum"),
-                                                first=("first", "min"), last=("last", "max"))
+def _aggregate(done: list, pending: list) -> pd.DataFrame:
+    """Sum pair rows by pair key; ``done`` holds earlier aggregates (with counts), ``pending`` raw rows."""
+    frames = list(done)
+    if pending:
+        frames.append(pd.DataFrame({
+            "key": np.concatenate([p[0] for p in pending]), "raw": np.concatenate([p[1] for p in pending]),
+            "count": np.ones(sum(len(p[0]) for p in pending), dtype=np.int64),
+            "first": np.concatenate([p[2] for p in pending]), "last": np.concatenate([p[3] for p in pending]),
+        }))
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    out = df.groupby("key", sort=True).agg(raw=("raw", "sum"), count=("count", "sum"),
+                                           first=("first", "min"), last=("last", "max"))
     return out.reset_index()
