@@ -755,10 +755,10 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = true")
-try:
-    con.execute("SET enable_progress_bar = false")
-except duckdb.InvalidInputException:  # Jupyter without ipywidgets refuses the setting; its bar is off there
-    pass
+        try:
+            con.execute("SET enable_progress_bar = false")
+        except duckdb.InvalidInputException:  # Jupyter without ipywidgets refuses the setting; its bar is off there
+            pass
         result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
     except BaseException:
         con.close()
