@@ -30,7 +30,7 @@ def big_cluster_run(path: Path, n: int = 5000, seed: int = 0) -> Path:
     acc_rows, ai, links, feats, act, details = [], [], [], [], [], []
     for cid, size in sizes.items():
         members = [f"{cid.lower()}_{i:06d}" for i in range(size)]
-        n_ips, n_pi, n_tpl = max(3, size // 3), max(2, size // 25), max(1, size // 250)
+        n_ips, n_pi, n_tpl = max(8, size // 3), max(2, size // 25), max(1, size // 250)
         for i, acc in enumerate(members):
             acc_rows.append((acc, cid, "true", f"{0.9 - 0.0001 * (i % 100):.4f}"))
             used = [("ip", f"100.{sizes[cid] % 250}.{ip // 250}.{ip % 250}") for ip in rng.choice(n_ips, 5, replace=False)]
@@ -106,10 +106,10 @@ def open_and_pan(browser, page: Path, screenshot: Path | None = None) -> tuple[f
     visit = browser.open(page, ready=READY, screenshot=screenshot, settle_ms=0)
     assert visit.clean, visit.problems()
     p = visit.page
-    box = p.evaluate("(() => { const r = document.querySelector('#graph canvas, #overview canvas').getBoundingClientRect();"
+    box = p.evaluate("(() => { const c = document.querySelector('#graph canvas, #overview canvas');"
+                     " c.scrollIntoView({block: 'center'}); const r = c.getBoundingClientRect();"
                      " return [r.left + 12, r.top + 12]; })()")
     before = p.evaluate("JSON.stringify(hydrascope.network.getViewPosition())")
-    p.evaluate("window.__drawn = 0; hydrascope.network.on('afterDrawing', () => { window.__drawn += 1; })")
     t = time.perf_counter()
     p.mouse.move(box[0], box[1])
     p.mouse.down()

@@ -478,3 +478,50 @@ def test_demo_run_site_in_browser(browser, demo_run):
         assert v.page.evaluate("document.querySelectorAll('#graph canvas').length") == 1
         if cid not in paths.aggregated:
             assert v.page.evaluate("hydrascope.nodes.length") == expected_graph_nodes(demo_run, cid)
+
+
+def test_run_without_clusters_or_optional_tables(tmp_path):
+    run = write_run_folder(tmp_path / "run", sizes=(3,))
+    (run / "clusters.csv").write_text("cluster_id,n_accounts,score,flagged,reasons\n", encoding="utf-8")
+    acc = pd.read_csv(run / "accounts.csv", dtype=str, keep_default_na=False)
+    acc["cluster_id"] = ""
+    acc.to_csv(run / "accounts.csv", index=False)
+    for name in ("clusters.json", "links.parquet", "account_identifiers.parquet", "identifiers.parquet",
+                 "templates.parquet", "account_features.parquet", "account_details.parquet",
+                 "cluster_activity.parquet", "cluster_events.parquet"):
+        (run / name).unlink()
+    paths = write_site(run)
+    assert paths.clusters == {} and paths.index.is_file()
+
+
+def test_cluster_with_nothing_shared(tmp_path):
+    run = write_run_folder(tmp_path / "run", sizes=(3, 2))
+    ai = pd.read_parquet(run / "account_identifiers.parquet")
+    ai = ai[~ai["account_id"].str.startswith("a01_")]
+    ai.to_parquet(run / "account_identifiers.parquet", index=False)
+    act = pd.read_parquet(run / "cluster_activity.parquet")
+    act[act["cluster_id"] != "C0002"].to_parquet(run / "cluster_activity.parquet", index=False)
+    paths = write_site(run)
+    html = paths.clusters["C0002"].read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="hs-data">(.*?)</script>', html, re.S).group(1))
+    assert data["identifiers"] == [] and len(data["accounts"]) == 2
+    assert "No hourly activity recorded" in html
+
+
+@pytest.mark.browser
+def test_degenerate_pages_open_clean(browser, tmp_path):
+    run = write_run_folder(tmp_path / "run", sizes=(3, 2))
+    ai = pd.read_parquet(run / "account_identifiers.parquet")
+    ai[~ai["account_id"].str.startswith("a01_")].to_parquet(run / "account_identifiers.parquet", index=False)
+    paths = write_site(run)
+    visit = browser.open(paths.clusters["C0002"], ready=READY)
+    _assert_inert(visit)
+    assert visit.page.evaluate("hydrascope.nodes.length") == 2
+    (run / "clusters.csv").write_text("cluster_id,n_accounts,score,flagged,reasons\n", encoding="utf-8")
+    acc = pd.read_csv(run / "accounts.csv", dtype=str, keep_default_na=False)
+    acc["cluster_id"] = ""
+    acc.to_csv(run / "accounts.csv", index=False)
+    paths = write_site(run)
+    visit = browser.open(paths.index, ready=READY)
+    _assert_inert(visit)
+    assert visit.page.inner_text("#overview-note") == "No clusters in this run."

@@ -319,7 +319,8 @@ class _Run:
         cb = links["account_b"].map(self.cluster_of)
         same = ca.notna() & (ca == cb)
         self.links = {cid: g for cid, g in links[same].assign(cluster_id=ca[same]).groupby("cluster_id", sort=True)}
-        cross = links[ca.notna() & cb.notna() & (ca != cb)].assign(ca=ca, cb=cb)
+        m = ca.notna() & cb.notna() & (ca != cb)
+        cross = links[m].assign(ca=ca[m], cb=cb[m])
         self.cross = cross
 
         act = _optional(run, RunFiles.CLUSTER_ACTIVITY)
@@ -561,7 +562,6 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
         graph = {"mode": "aggregated", "groups": group_rows, "inodes": [inodes[k] for k in cand],
                  "inode_ids": cand, "edges": edges, "pos": pos.tolist(), "n_nodes_full": n_nodes,
                  "account_group": acc_group.tolist()}
-        # the accounts table names each account's strongest node by its index in `all_inodes`
     skeleton = [(_short(R.skeletons.get(x, ""), 300) if k == "template" else None) for k, x in zip(kinds, idents_s)]
     return {
         "columns": columns, "accounts": rows,
