@@ -109,6 +109,7 @@ _SAFARI = ("16.6", "17.2", "17.4", "17.5", "17.6", "18.0")
 
 
 def _browser_uas() -> list[str]:
+    """Common desktop and mobile browser user agents (Chrome, Edge, Firefox, Safari)."""
     out = []
     for v in _CHROME:
         out.append(f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v} Safari/537.36")
@@ -357,6 +358,8 @@ K_INDIVIDUAL, K_HOUSEHOLD, K_STUDENT, K_DEV, K_STAFF, K_INTEGRATOR, K_CAMPAIGN, 
 
 
 class _Builder:
+    """Accumulates accounts (as column arrays), IPs, shared lists, templates, contents and payments."""
+
     def __init__(self, rng: np.random.Generator, n_accounts: int, days: int):
         self.rng = rng
         self.n_target = n_accounts
@@ -473,10 +476,12 @@ def _prefixes(rng, firsts: np.ndarray, n: int) -> np.ndarray:
 
 
 def _hosts(rng, prefixes: np.ndarray) -> np.ndarray:
+    """One random host address (.2-.254) inside each /24 of ``prefixes``."""
     return prefixes + rng.integers(2, 255, size=len(prefixes))
 
 
 def _weighted(rng, items, weights, n):
+    """``n`` draws from ``items`` with the given weights, as an object array."""
     w = np.asarray(weights, dtype=np.float64)
     return np.asarray(items, dtype=object)[rng.choice(len(items), size=n, p=w / w.sum())]
 
@@ -495,11 +500,13 @@ def _countries(rng, n):
 
 
 def _word(rng, k_lo=2, k_hi=3) -> str:
+    """A pronounceable made-up word of ``k_lo``..``k_hi`` syllables."""
     k = int(rng.integers(k_lo, k_hi + 1))
     return "".join(_SYL[i] for i in rng.integers(0, len(_SYL), size=k))
 
 
 def _domain_pool(rng, n, used: set, suffixes=None) -> list[str]:
+    """``n`` new made-up domains (``name[-suffix].tld``) not yet in ``used``."""
     out = []
     while len(out) < n:
         w = _word(rng)
@@ -513,6 +520,7 @@ def _domain_pool(rng, n, used: set, suffixes=None) -> list[str]:
 
 
 def _org_id(b: _Builder) -> str:
+    """A new, unused organisation id ``org_NNNNNN``."""
     while True:
         o = f"org_{int(b.rng.integers(0, 10**6)):06d}"
         if o not in b.used_org_ids:
@@ -521,6 +529,7 @@ def _org_id(b: _Builder) -> str:
 
 
 def _personal_emails(b: _Builder, n: int) -> np.ndarray:
+    """Sign-up e-mail domains of private people: mostly free-mail, some own domains."""
     rng = b.rng
     out = _weighted(rng, [d for d, _ in _FREE_MAIL], [w for _, w in _FREE_MAIL], n)
     own = rng.random(n) < 0.12
@@ -530,11 +539,13 @@ def _personal_emails(b: _Builder, n: int) -> np.ndarray:
 
 
 def _instrument_ids(rng, n: int) -> np.ndarray:
+    """``n`` opaque payment-instrument fingerprints ``pi_<16 hex>``."""
     v = rng.integers(0, 2**64, size=n, dtype=np.uint64)
     return np.array([f"pi_{int(x):016x}" for x in v], dtype=object)
 
 
 def _split_sizes(rng, total: int, lo: int, hi: int) -> np.ndarray:
+    """Split ``total`` into group sizes drawn from ``lo``..``hi`` (the last may be smaller)."""
     sizes = []
     while total > 0:
         s = int(min(total, rng.integers(lo, hi + 1)))
@@ -555,6 +566,7 @@ def _created_before(rng, n, horizon_days=700, recent_frac=0.12, days=28):
 # population
 # ----------------------------------------------------------------------------------------------
 def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
+    """Add the whole population: content tables, shared infrastructure, benign groups, campaigns."""
     rng, n_total, days = b.rng, b.n_target, b.days
     scale = n_total / 3000.0
 
@@ -633,7 +645,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
         return int(max(6 if n_total >= 500 else 4, round(base * scale)))
 
     plan = {"dc": csize(90), "resproxy": csize(80), "slow": csize(40), "fakeco": csize(35),
-            "jail": csize(60), "split_a": max(4, csize(45) // 1), "split_b": max(4, csize(40)), "ring": csize(30)}
+            "jail": csize(60), "split_a": csize(45), "split_b": csize(40), "ring": csize(30)}
     n_campaign = sum(plan.values())
     n_benign = max(0, n_total - n_campaign)
 
@@ -887,7 +899,7 @@ def _build(b: _Builder, corpus: dict, hostile: bool) -> None:
     # --- campaigns -------------------------------------------------------------------------------
     _campaigns(b, plan, dict(C_TASK=C_TASK, C_MIXED=C_MIXED, C_EXTRACT=C_EXTRACT, C_CODE=C_CODE), jail,
                dict(browsers=browsers, sdks=sdks, rare=rare_ua, vpn=(vpn_start, vpn_len, vpn_exits),
-                    busy_cloud=busy_cloud), hostile, C_HOSTILE)
+                    busy_cloud=busy_cloud), hostile)
     b.hostile_content = C_HOSTILE
 
 
@@ -914,7 +926,8 @@ def _pick_tpls(b: _Builder, bank: str, n_pre: int, n_suf: int) -> tuple[int, int
     return b.lst([b.tpl(vary(pres[i]), vary(sufs[j])) for i in sorted(pi) for j in sorted(si)])
 
 
-def _campaigns(b: _Builder, plan, C, jail, infra, hostile, C_HOSTILE) -> None:
+def _campaigns(b: _Builder, plan, C, jail, infra, hostile) -> None:
+    """Add the seven planted campaigns (eight fleets) with their accounts, payments and dispatches."""
     rng, days = b.rng, b.days
     half = days * DAY // 2
     P = days * DAY / 28.0  # campaign timings are laid out for 28 days and stretched to the period
@@ -1150,6 +1163,7 @@ def _jailbreak_wrapper(text: str) -> tuple[str, str]:
 
 
 def _home(b: _Builder, n: int):
+    """1-2 residential home IPs per account; returns (starts, counts, ips)."""
     k = b.rng.integers(1, 3, size=n)
     ips = _hosts(b.rng, _prefixes(b.rng, _RES_FIRST, int(k.sum())))
     s0 = b.ips(ips)
@@ -1169,6 +1183,7 @@ def _cdf_table(rows) -> np.ndarray:
 
 
 def _segment_offsets(lengths: np.ndarray) -> np.ndarray:
+    """For each element of concatenated segments, the index where its segment starts."""
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     return np.repeat(starts, lengths)
 
@@ -1323,11 +1338,14 @@ def _iso(pa, pc, secs: np.ndarray):
 
 
 def _ip_strings(pa, pc, ips: np.ndarray):
+    """Dotted-quad strings (Arrow array) for IPv4 addresses held as integers."""
     parts = [pc.cast(pa.array((ips >> sh) & 255), pa.string()) for sh in (24, 16, 8, 0)]
     return pc.binary_join_element_wise(*parts, ".")
 
 
 class _TableWriter:
+    """Writes one table in batches as CSV, gzipped CSV, Parquet or JSON Lines."""
+
     def __init__(self, path: Path, fmt: str, schema):
         import pyarrow as pa
         self.pa = pa
@@ -1369,6 +1387,7 @@ class _TableWriter:
 
 
 def _ts_col(pa, pc, secs, fmt):
+    """Timestamp column: native UTC timestamps for Parquet, ISO 8601 strings otherwise."""
     if fmt == "parquet":
         return pa.array(secs, pa.timestamp("s", tz="UTC"))
     return _iso(pa, pc, secs)
