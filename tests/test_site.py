@@ -525,3 +525,13 @@ def test_degenerate_pages_open_clean(browser, tmp_path):
     visit = browser.open(paths.index, ready=READY)
     _assert_inert(visit)
     assert visit.page.inner_text("#overview-note") == "No clusters in this run."
+
+
+def test_links_only_inside_clusters(tmp_path):
+    run = write_run_folder(tmp_path / "run", sizes=(4, 3))
+    links = pd.read_parquet(run / "links.parquet")
+    links[links["account_a"].str[:3] == links["account_b"].str[:3]].to_parquet(run / "links.parquet", index=False)
+    paths = write_site(run)
+    html = paths.index.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="hs-data">(.*?)</script>', html, re.S).group(1))
+    assert data["graph"]["edges"] == [] and len(data["clusters"]) == 2

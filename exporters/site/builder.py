@@ -43,6 +43,8 @@ _MAX_PROMPT_CHARS = 4000   # sample prompts are cut (visibly) beyond this
 _MAX_EXAMPLES = 3
 _MAX_TEMPLATES = 12
 _MAX_TOP_PAIRS = 25
+_AGG_GROUPS = 200          # aggregated view: at most this many account groups ...
+_AGG_IDENTIFIERS = 300     # ... and identifier nodes
 
 
 @dataclass(frozen=True)
@@ -538,7 +540,7 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
 
         sizes = pd.Series(strongest).value_counts()
         gkeys = sorted(sizes.index.tolist(), key=lambda s: (-int(sizes[s]), s))
-        max_groups = max(1, max_nodes // 2)
+        max_groups = max(1, min(_AGG_GROUPS, max_nodes // 2))
         shown, rest = gkeys[:max_groups], gkeys[max_groups:]
         group_rows = [[int(s), int(sizes[s])] for s in shown]
         if rest:
@@ -549,7 +551,7 @@ def _cluster_data(R: _Run, cid: str, *, max_nodes: int, seed: int) -> dict:
         ge = edges_df.assign(g=acc_group[edges_df["a"].to_numpy()] if len(edges_df) else np.zeros(0, dtype=np.int64))
         counts = ge.groupby(["g", "node"], sort=True).size().reset_index(name="n")
         ngroups = counts.groupby("node").size()
-        budget = max(0, max_nodes - len(group_rows))
+        budget = max(0, min(_AGG_IDENTIFIERS, max_nodes - len(group_rows)))
         cand = [k for k in ngroups.index.tolist() if ngroups[k] >= 2 and inodes[k][2] >= 3]
         cand = sorted(sorted(cand, key=lambda k: (-inodes[k][2], k))[:budget])
         cpos = {k: j for j, k in enumerate(cand)}
