@@ -179,35 +179,41 @@ def trim_members(membership: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.nda
     return m
 
 
-def _run(evidence, config: CommunityConfig, seed: int) -> np.ndarray:
+def _prepare(evidence, config: CommunityConfig) -> dict:
+    """The graph, its components and the combined links, shared by the main and stability runs."""
     g = evidence.graph()
     layer_graphs = None
     if config.method == "multiplex":
         layer_graphs = [evidence.graph([layer]) for layer in evidence.config.layers]
-    comp = np.asarray(g.connected_components().membership)
-    sizes = np.bincount(comp)
-    raw = np.full(g.vcount(), -1, dtype=np.int64)
-    next_label = 0
+    comp = np.asarray(g.connected_components().membership, dtype=np.int64)
+    sizes = np.bincount(comp) if len(comp) else np.zeros(0, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     bounds = np.cumsum(sizes)
-    for c in range(len(sizes)):
-        if sizes[c] < 2:
-            continue
+    c = evidence.combined()
+    return {"g": g, "layer_graphs": layer_graphs, "comp": comp, "sizes": sizes, "order": order, "bounds": bounds,
+            "a": c["a"].to_numpy(), "b": c["b"].to_numpy(), "w": c["weight"].to_numpy(dtype=float)}
+
+
+def _run(evidence, config: CommunityConfig, seed: int, ctx: dict | None = None) -> np.ndarray:
+    ctx = ctx or _prepare(evidence, config)
+    g, layer_graphs, comp, sizes = ctx["g"], ctx["layer_graphs"], ctx["comp"], ctx["sizes"]
+    order, bounds = ctx["order"], ctx["bounds"]
+    raw = np.full(g.vcount(), -1, dtype=np.int64)
+    # components too small to split are clusters as they are (vectorised: no loop over them)
+    small = (sizes >= 2) & (sizes <= config.min_cluster_size)
+    if len(comp):
+        raw[small[comp]] = comp[small[comp]]
+    next_label = len(sizes)
+    for c in np.nonzero(sizes > config.min_cluster_size)[0]:
         vs = order[bounds[c] - sizes[c]:bounds[c]]
-        if sizes[c] <= config.min_cluster_size:
-            raw[vs] = next_label
-            next_label += 1
-            continue
         sub = g.induced_subgraph(vs.tolist())
         subs = [h.induced_subgraph(vs.tolist()) for h in layer_graphs] if layer_graphs else None
-        m = leiden_membership(sub, method=config.method, resolution=config.resolution, seed=seed + c,
+        m = leiden_membership(sub, method=config.method, resolution=config.resolution, seed=seed + int(c),
                               layer_graphs=subs)
         raw[vs] = m + next_label
         next_label += int(m.max()) + 1
     if config.trim > 0:
-        c = evidence.combined()
-        raw = trim_members(raw, c["a"].to_numpy(), c["b"].to_numpy(), c["weight"].to_numpy(dtype=float),
-                           ratio=config.trim)
+        raw = trim_members(raw, ctx["a"], ctx["b"], ctx["w"], ratio=config.trim)
     return raw
 
 
@@ -257,9 +263,10 @@ def detect(evidence, config: CommunityConfig | None = None, *, seed: int = 0, ve
     Partition
     """
     config = config or CommunityConfig()
-    membership = _canonical(_run(evidence, config, seed), config.min_cluster_size)
+    ctx = _prepare(evidence, config)
+    membership = _canonical(_run(evidence, config, seed, ctx), config.min_cluster_size)
     n = int(membership.max() + 1) if len(membership) else 0
-    others = [_run(evidence, config, seed + 1000 * (i + 1)) for i in range(config.stability_runs)]
+    others = [_run(evidence, config, seed + 1000 * (i + 1), ctx) for i in range(config.stability_runs)]
     others = [_canonical(o, config.min_cluster_size) for o in others]
     return Partition(membership=membership, stability=_stability(membership, others, n), config=config,
                      seed=seed, version=version)
