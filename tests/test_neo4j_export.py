@@ -488,3 +488,19 @@ def test_admin_csv_files(hand_runs, tmp_path):
     for f in list(res.nodes.values()) + list(res.relationships.values()):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     assert main(["export", "neo4j", str(run1), "--admin-csv", str(tmp_path / "c")]) == 0
+
+
+@pytest.mark.neo4j
+def test_demo_run_export(db, demo_run):
+    """The demo world's run: counts match the run folder, re-export keeps them, every query answers correctly."""
+    from exporters.neo4j import export_run
+
+    stats = export_run(demo_run, URI)
+    want = expected_counts(demo_run)
+    assert counts(db) == want
+    assert stats.nodes_created == sum(want[0].values())
+    again = export_run(demo_run, URI, batch_size=20000)
+    assert again.run_id == stats.run_id
+    assert again.nodes_created == 0 and again.relationships_created == 0
+    assert counts(db) == want
+    check_queries(db, demo_run, stats.run_id)
