@@ -103,9 +103,17 @@ def largest(paths) -> Path:
 
 def open_and_pan(browser, page: Path, screenshot: Path | None = None) -> tuple[float, float, int]:
     """Seconds to open the page until the graph is drawn, seconds for a mouse-drag pan, nodes in the DataSet."""
-    visit = browser.open(page, ready=READY, screenshot=screenshot, settle_ms=0)
+    visit = browser.open(page, ready=READY, settle_ms=0)
     assert visit.clean, visit.problems()
     p = visit.page
+    if screenshot is not None:
+        # from the heading to the bottom of the graph: what the README shows
+        clip = p.evaluate("(() => { const h = document.querySelector('h1').getBoundingClientRect();"
+                          " const g = document.querySelector('#graph, #overview').getBoundingClientRect();"
+                          " return {x: 0, y: h.top + window.scrollY - 8, width: document.documentElement.clientWidth,"
+                          " height: g.bottom - h.top + 16}; })()")
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        p.screenshot(path=str(screenshot), clip=clip, full_page=True)
     box = p.evaluate("(() => { const c = document.querySelector('#graph canvas, #overview canvas');"
                      " c.scrollIntoView({block: 'center'}); const r = c.getBoundingClientRect();"
                      " return [r.left + 12, r.top + 12]; })()")
