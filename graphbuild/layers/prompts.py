@@ -124,6 +124,8 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         CREATE OR REPLACE TEMP TABLE prompt_skel AS
         SELECT prompt, hash(prompt) AS pid, {skeleton_sql('prompt')} AS skeleton
         FROM (SELECT DISTINCT prompt FROM events WHERE prompt IS NOT NULL AND length(trim(prompt)) > 0)
+        -- masking (almost) never adds words: prompts too short to be fingerprinted skip the regexes
+        WHERE length(regexp_replace(trim(prompt), '\S+', 'x', 'g')) >= 2 * {2 * ew} - 1
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE skel AS
