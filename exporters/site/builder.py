@@ -99,7 +99,7 @@ def page_name(cluster_id: str) -> str:
     >>> page_name("C0001")
     'C0001.html'
     >>> page_name("../<b>x")
-    'b_x-9d3c2dca.html'
+    'b_x-9f4a08e0.html'
     """
     cid = str(cluster_id)
     if _SAFE_NAME.fullmatch(cid) and cid.lower() not in _RESERVED and cid == cid.upper():
