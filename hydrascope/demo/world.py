@@ -1361,7 +1361,11 @@ class _TableWriter:
             self.sink = pa.output_stream(str(path), compression="gzip" if fmt == "csv.gz" else None)
             self.w = pcsv.CSVWriter(self.sink, schema)
         else:
+            import duckdb
+
             self.f = open(path, "wb")
+            self.con = duckdb.connect()
+            self.tmp = path.with_name(path.name + ".part")
 
     def write(self, table) -> None:
         self.rows += table.num_rows
@@ -1371,10 +1375,17 @@ class _TableWriter:
             self.w.write_table(table)
         else:
             if table.num_rows:
-                text = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+                # DuckDB's JSON writer (row order kept); one object per line
+                self.con.register("_batch", table)
+                target = str(self.tmp).replace("'", "''")
+                self.con.execute(f"COPY (SELECT * FROM _batch) TO '{target}' (FORMAT JSON)")
+                self.con.unregister("_batch")
+                data = self.tmp.read_bytes()
+                self.tmp.unlink()
                 # characters some line splitters treat as line breaks stay escaped
-                text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
-                self.f.write((text if text.endswith("\n") else text + "\n").encode("utf-8"))
+                data = (data.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+                        .replace("\x85".encode(), b"\\u0085"))
+                self.f.write(data if data.endswith(b"\n") else data + b"\n")
 
     def close(self) -> None:
         if self.fmt == "parquet":
@@ -1384,6 +1395,7 @@ class _TableWriter:
             self.sink.close()
         else:
             self.f.close()
+            self.con.close()
 
 
 def _ts_col(pa, pc, secs, fmt):
