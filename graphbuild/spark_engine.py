@@ -96,14 +96,17 @@ def export_parquet(con, folder) -> dict:
     return out
 
 
-def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, hub_cap: int, share=None) -> pd.DataFrame:
+def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, hub_cap: int, share=None,
+                       min_contribution: float = 0.0) -> pd.DataFrame:
     """:func:`graphbuild.pairs.expand_pairs` on Spark: same arguments, same result.
 
     Sharers per identifier are counted, identifiers with fewer than 2 or more than ``hub_cap``
     sharers dropped, the remaining sharers paired (``a < b``) and the pairs aggregated per
     ``(a, b)``: ``raw`` = sum of the ``a`` row's ``pair_w`` (times ``min(share_a, share_b)``
-    when ``share`` is given), ``count``, ``min(first)``, ``max(last)``. Sums may differ from the
-    numpy engine in the last bits (another summation order).
+    when ``share`` is given), ``count``, ``min(first)``, ``max(last)``. Uses whose largest
+    possible contribution (``pair_w * share``) is below ``min_contribution`` are dropped first,
+    before sharers are counted. Sums may differ from the numpy engine in the last bits (another
+    summation order).
 
     Returns
     -------
@@ -112,17 +115,19 @@ def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, hub_cap: i
     """
     from graphbuild.pairs import expand_pairs
 
-    account = np.asarray(account, dtype=np.int64)
-    if len(account) == 0:
-        return expand_pairs(account, np.asarray(ident), np.asarray(pair_w, "f8"), np.asarray(first, "i8"),
-                            np.asarray(last, "i8"), hub_cap=hub_cap, share=share)
-    pdf = pd.DataFrame({"acc": account, "ident": np.asarray(ident, dtype=np.int64),
+    pdf = pd.DataFrame({"acc": np.asarray(account, dtype=np.int64), "ident": np.asarray(ident, dtype=np.int64),
                         "w": np.asarray(pair_w, dtype=np.float64), "first": np.asarray(first, dtype=np.int64),
                         "last": np.asarray(last, dtype=np.int64)})
     raw = "x.w"
     if share is not None:
         pdf["share"] = np.asarray(share, dtype=np.float64)
         raw = "x.w * least(x.share, y.share)"
+    if min_contribution > 0:
+        best = pdf["w"].to_numpy() if share is None else pdf["w"].to_numpy() * pdf["share"].to_numpy()
+        pdf = pdf[best >= min_contribution]
+    if len(pdf) == 0:
+        z = np.array([], "i8")
+        return expand_pairs(z, z, z.astype("f8"), z, z, hub_cap=hub_cap)
     view = f"hs_pairs_{next(_SEQ)}"
     spark.createDataFrame(pdf).createOrReplaceTempView(view)
     try:
@@ -260,7 +265,7 @@ class SparkOps:
                             "CAST(NULL AS TIMESTAMP) AS ts, CAST(prompt AS VARCHAR) AS prompt FROM _prompts")
             scratch.unregister("_prompts")
             _, templates = prompt_templates(scratch, perms=perms, rows=rows, threshold=threshold, **kwargs)
-            table = scratch.execute("SELECT * FROM prompt_template").arrow()
+            table = scratch.execute("SELECT * FROM prompt_template").to_arrow_table()
         finally:
             scratch.close()
         con.register("_prompt_template_arrow", table)
@@ -304,9 +309,11 @@ class SparkOps:
         """)
 
     # -- pairs -------------------------------------------------------------------------------
-    def expand_pairs(self, account, ident, pair_w, first, last, *, hub_cap: int, share=None) -> pd.DataFrame:
+    def expand_pairs(self, account, ident, pair_w, first, last, *, hub_cap: int, share=None,
+                     min_contribution: float = 0.0) -> pd.DataFrame:
         """:func:`spark_expand_pairs` on this session."""
-        return spark_expand_pairs(self.spark, account, ident, pair_w, first, last, hub_cap=hub_cap, share=share)
+        return spark_expand_pairs(self.spark, account, ident, pair_w, first, last, hub_cap=hub_cap, share=share,
+                                  min_contribution=min_contribution)
 
 
 def _ship_package(spark) -> None:

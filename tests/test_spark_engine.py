@@ -187,9 +187,9 @@ def test_spark_expand_pairs_matches_numpy(spark):
     first = rng.integers(0, 10**6, len(acc))
     last = first + rng.integers(0, 10**5, len(acc))
     share = rng.random(len(acc))
-    for sh in (None, share):
-        x = expand_pairs(acc, ident, w, first, last, hub_cap=12, share=sh)
-        y = spark_expand_pairs(spark, acc, ident, w, first, last, hub_cap=12, share=sh)
+    for sh, mc in ((None, 0.0), (share, 0.0), (share, 0.2)):
+        x = expand_pairs(acc, ident, w, first, last, hub_cap=12, share=sh, min_contribution=mc)
+        y = spark_expand_pairs(spark, acc, ident, w, first, last, hub_cap=12, share=sh, min_contribution=mc)
         assert len(x) > 100
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=0, atol=1e-12)
     empty = spark_expand_pairs(spark, acc[:0], ident[:0], w[:0], first[:0], last[:0], hub_cap=12)
