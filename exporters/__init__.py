@@ -6,13 +6,15 @@ imported only by the exporter that needs them.
 """
 
 from exporters.evidence import build_package, build_packages
+from exporters.figures import LAYER_COLORS, cluster_graph_png, timeline_png
 from exporters.report import write_report
 from exporters.results import safe_cell, write_results
 from exporters.runfolder import RunFolder
 from exporters.verify import VerifyResult, verify_package
 
 __all__ = ["RunFolder", "write_results", "safe_cell", "build_package", "build_packages", "verify_package",
-           "VerifyResult", "write_report", "export_neo4j", "write_site"]
+           "VerifyResult", "write_report", "export_neo4j", "write_site", "timeline_png", "cluster_graph_png",
+           "LAYER_COLORS"]
 
 
 def export_neo4j(run_dir, uri, auth=None, **kwargs):
