@@ -51,9 +51,11 @@ def skeleton_sql(column: str) -> str:
     x = f"lower({column})"
     x = rf"regexp_replace({x}, '```.*?```', ' ‹code› ', 'gs')"
     x = rf"regexp_replace({x}, 'https?://\S+', ' ‹url› ', 'g')"
-    x = rf"regexp_replace({x}, '\"[^\"]{{1,300}}\"|“[^”]{{1,300}}”|«[^»]{{1,300}}»', ' ‹q› ', 'g')"
+    # line-bounded rather than {1,300}: RE2 compiles bounded repeats into large automata (2x slower)
+    x = rf"regexp_replace({x}, '\"[^\"\n]+\"|“[^”\n]+”|«[^»\n]+»', ' ‹q› ', 'g')"
     x = rf"regexp_replace({x}, '[0-9]+([.,:/][0-9]+)*', '0', 'g')"
-    x = rf"trim(regexp_replace({x}, '\s+', ' ', 'g'))"
+    # only runs of 2+ whitespace or non-space whitespace need replacing (same result, far fewer matches)
+    x = rf"trim(regexp_replace({x}, '\s\s+|[\t\n\r\f\v]', ' ', 'g'))"
     return x
 
 
@@ -124,8 +126,9 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         CREATE OR REPLACE TEMP TABLE prompt_skel AS
         SELECT prompt, hash(prompt) AS pid, {skeleton_sql('prompt')} AS skeleton
         FROM (SELECT DISTINCT prompt FROM events WHERE prompt IS NOT NULL AND length(trim(prompt)) > 0)
-        -- masking (almost) never adds words: prompts too short to be fingerprinted skip the regexes
-        WHERE length(regexp_replace(trim(prompt), '\S+', 'x', 'g')) >= 2 * {2 * ew} - 1
+        -- masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
+        -- skip the regexes
+        WHERE length(prompt) - length(replace(replace(prompt, ' ', ''), chr(10), '')) >= {2 * ew - 1}
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE skel AS
