@@ -35,7 +35,7 @@ def _meta(info: WorldInfo) -> dict:
 
 
 def test_files_and_exact_columns(world):
-    assert set(world.files) == {f"{t}.csv" for t in TABLES} | {"world.json"}
+    assert set(world.files) == {f"{t}.csv" for t in TABLES} | {"world.json", "population.csv"}
     for t in TABLES:
         with open(world.path / f"{t}.csv", encoding="utf-8") as f:
             header = f.readline().strip().replace('"', "").split(",")
@@ -287,7 +287,7 @@ def test_cli_demo_world(tmp_path, capsys):
     assert main(["demo-world", str(out), "--accounts", "300", "--seed", "4", "--format", "parquet"]) == 0
     text = capsys.readouterr().out
     assert "camp_dc_burst" in text and "300 accounts" in text
-    assert {p.name for p in out.iterdir()} == {f"{t}.parquet" for t in TABLES} | {"world.json"}
+    assert {p.name for p in out.iterdir()} == {f"{t}.parquet" for t in TABLES} | {"world.json", "population.csv"}
     meta = json.loads((out / "world.json").read_text())
     assert meta["parameters"]["seed"] == 4 and meta["counts"]["accounts"] == 300
     assert main(["demo-world", str(tmp_path / "q"), "--accounts", "300", "-q", "--no-hostile"]) == 0
@@ -341,3 +341,16 @@ def test_blockwise_generation(tmp_path, monkeypatch):
         assert len(e) > 0 and (e.prompt.is_unique if cid == "camp_dc_burst" else e.prompt.duplicated().mean() < 0.05), cid
     assert ev.prompt.str.contains("<script>alert(1)</script>", regex=False).any()
     assert info.n_events == len(ev)
+
+
+def test_population_file(world):
+    pop = _read(world, "population")
+    labels = _read(world, "labels")
+    assert list(pop.account_id) == list(_read(world, "accounts").account_id)
+    assert set(pop.population) == {"individual", "household", "student", "developer", "company_staff", "integrator",
+                                   "university", "campaign"}
+    camp = pop[pop.campaign_id != ""]
+    assert dict(zip(camp.account_id, camp.campaign_id)) == dict(zip(labels.account_id, labels.campaign_id))
+    assert (pop.population == "campaign").sum() == len(labels)
+    assert set(pop.group_id[pop.population.isin(["company_staff", "integrator", "university"])]) == set(world.benign_orgs)
+    assert pop.events.astype(int).sum() == world.n_events

@@ -1634,6 +1634,27 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     w.close()
     files.append("labels" + ext)
 
+    # --- population.csv: who is who (diagnostics only; not a bundle table, loaders ignore it) ----------
+    kind_names = np.array(["individual", "household", "student", "developer", "company_staff", "integrator",
+                           "campaign", "university"], dtype=object)
+    grp = A["grp"][order]
+    kinds = A["kind"][order]
+    group = np.where(np.isin(kinds, (K_STAFF, K_INTEGRATOR, K_UNIVERSITY)), A["org"][order],
+                     np.where(kinds == K_HOUSEHOLD, np.array([f"household_{g}" for g in grp], dtype=object), None))
+    fleet_names = np.array([f["fleet"] for f in b.fleets] + [None], dtype=object)
+    pop = pa.table({
+        "account_id": ids_arr.take(pa.array(order)),
+        "population": pa.array(kind_names[kinds].tolist(), pa.string()),
+        "group_id": pa.array(group.tolist(), pa.string()),
+        "campaign_id": pa.array([camp_ids[c] if c >= 0 else None for c in A["camp"][order]], pa.string()),
+        "fleet": pa.array(fleet_names[A["fleet"][order]].tolist(), pa.string()),
+        "events": pa.array(ev_counts[order]),
+    })
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(pop, str(out / "population.csv"))
+    files.append("population.csv")
+
     # --- world.json -----------------------------------------------------------------------------------
     campaigns: dict[str, dict] = {}
     for f in b.fleets:
