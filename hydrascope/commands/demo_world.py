@@ -36,8 +36,9 @@ def _demo_world(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo-world", help="write the seeded demo input bundle",
-                       description="Write a seeded synthetic input bundle (accounts, events, payments, labels, "
-                                   "world.json) with benign look-alikes and planted campaigns of varying stealth. "
+                       description="Write a seeded synthetic input bundle (accounts, events, payments, labels; "
+                                   "plus world.json and population.csv) with benign look-alikes and planted "
+                                   "campaigns of varying stealth. "
                                    "Same arguments give byte-identical files.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="folder to write the bundle to")
