@@ -30,13 +30,15 @@ def world(work: Path, n: int, seed: int) -> Path:
     return folder
 
 
-def bench(folder: Path) -> dict:
+def bench(folder: Path, memory_limit: str) -> dict:
     from graphbuild.bundle import load_bundle
     from graphbuild.graph import build_evidence
 
     t = time.perf_counter()
     b = load_bundle(folder)
     load_s = time.perf_counter() - t
+    if memory_limit:
+        b.con.execute(f"SET memory_limit = '{memory_limit}'")
     n_events = b.con.execute("SELECT count(*) FROM events").fetchone()[0]
     n_accounts = b.con.execute("SELECT count(*) FROM accounts").fetchone()[0]
     stats: dict = {}
@@ -55,11 +57,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench-evidence"))
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--duckdb-memory", default="6GB", help="DuckDB memory_limit for the build (default 6GB)")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for n in args.sizes:
-        r = bench(world(args.work, n, args.seed))
+        r = bench(world(args.work, n, args.seed), args.duckdb_memory)
         results.append(r)
         print(f"\n== {r['accounts']:,} accounts / {r['events']:,} events: load {r['load_s']} s, "
               f"evidence {r['evidence_s']} s, {r['links']:,} links {r['links_per_layer']}")

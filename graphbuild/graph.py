@@ -267,8 +267,9 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     uses["factor"] = uses["factor"].fillna(1.0)
     uses["acc"] = pd.Series(pd.Categorical(uses["account_id"], dtype=acc_cat)).cat.codes.to_numpy()
     uses = uses[uses["acc"] >= 0]
-    uses["key"] = uses["kind"] + "\x00" + uses["identifier"].astype(str)
-    uses["ident"] = pd.factorize(uses["key"], sort=True)[0]
+    # identifier index in (kind, identifier) order, without building concatenated key strings
+    uses["identifier"] = uses["identifier"].astype(str)
+    uses["ident"] = uses.groupby(["kind", "identifier"], sort=True).ngroup().to_numpy()
     k = uses.groupby("ident")["acc"].transform("size").to_numpy()
     uses["k"] = k
     beta = uses["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * uses["factor"].to_numpy()
