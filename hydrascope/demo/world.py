@@ -1412,15 +1412,25 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     The world holds benign individuals, households, students, hobbyist developers, companies
     and app integrators (with the look-alike traits that make detection hard: shared NAT and
     carrier-grade NAT IPs, VPN exits, shared family and company cards, popular prompt
-    templates, step-by-step maths homework, integrators' fixed system prompts) and seven
-    campaigns of varying stealth (see ``world.json`` and :attr:`WorldInfo.campaigns`).
+    templates, step-by-step maths homework, university classes sharing a campus NAT and a
+    course wrapper, integrators' fixed system prompts) and seven campaigns of varying stealth
+    (see ``world.json`` and :attr:`WorldInfo.campaigns`).
+
+    Files written in ``out_dir``: ``accounts``, ``events``, ``payments``, ``labels`` (in
+    ``fmt``, exactly the columns of ../shared/SCHEMA.md; rows sorted by account id, events by
+    account id then time), ``world.json`` (parameters, counts, campaigns with description,
+    size, start day, fleets and carrying signals, benign organisation ids and sizes) and
+    ``population.csv`` (``account_id, population, group_id, campaign_id, fleet, events``: who
+    every account is, for diagnosing results; bundle loaders ignore both extra files).
+    Events are generated and written a block of accounts at a time, so memory stays
+    bounded (about 2.5 GB at 1M accounts / 44M events).
 
     Parameters
     ----------
     out_dir : str or Path
         Folder to write (created if needed); existing table files of the same names are replaced.
     n_accounts : int
-        Total accounts (about 13 % of them in campaigns).
+        Total accounts, at least 200 (about 14 % of them in campaigns).
     seed : int
         Seed of the ``numpy`` PCG64 generator; same arguments give byte-identical files.
     days : int
@@ -1439,6 +1449,11 @@ def generate_world(out_dir, *, n_accounts: int = 3000, seed: int = 0, days: int 
     -------
     WorldInfo
         Paths, counts, campaigns and benign organisation ids.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``fmt``, too few accounts or days, or a malformed ``start``.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
