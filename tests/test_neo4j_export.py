@@ -504,3 +504,113 @@ def test_demo_run_export(db, demo_run):
     assert again.nodes_created == 0 and again.relationships_created == 0
     assert counts(db) == want
     check_queries(db, demo_run, stats.run_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# A scratch server of our own (scripts/neo4j on another port): neo4j-admin import, and an export
+# interrupted by the server dying. Slow (server starts), so also marked `slow`.
+# ---------------------------------------------------------------------------------------------
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "neo4j"
+SCRATCH_PORT = int(os.environ.get("HYDRASCOPE_NEO4J_SCRATCH_PORT", "7699"))
+
+
+def _scratch(cmd: str, home: Path, *args: str, check: bool = True):
+    import subprocess
+
+    env = {**os.environ, "NEO4J_PORT": str(SCRATCH_PORT), "NEO4J_HOME_DIR": str(home), "NEO4J_HEAP": "1g",
+           "NEO4J_PAGECACHE": "256m"}
+    return subprocess.run([str(SCRIPT), cmd, *args], env=env, check=check, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory, hand_runs, neo4j_driver):
+    """A second server on SCRATCH_PORT whose database was loaded with neo4j-admin from run1's CSVs."""
+    import subprocess
+
+    from exporters.neo4j.admin_import import write_admin_csv
+
+    root = tmp_path_factory.mktemp("scratch")
+    home = root / "home"
+    res = write_admin_csv(hand_runs[0], root / "csv")
+    env = {**os.environ, "NEO4J_ADMIN": f"{SCRIPT} admin", "NEO4J_PORT": str(SCRATCH_PORT),
+           "NEO4J_HOME_DIR": str(home), "NEO4J_HEAP": "1g"}
+    out = subprocess.run(["sh", str(res.directory / "import.sh"), "neo4j"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    started = _scratch("start", home, check=False)
+    if started.returncode != 0:
+        pytest.fail(f"scratch server did not start: {started.stderr[-2000:]}")
+    import neo4j
+
+    driver = neo4j.GraphDatabase.driver(f"bolt://127.0.0.1:{SCRATCH_PORT}", auth=None)
+    yield home, driver
+    driver.close()
+    _scratch("stop", home, check=False)
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_admin_import_builds_the_same_graph(db, scratch, hand_runs):
+    from exporters.neo4j import export_run
+
+    home, sdriver = scratch
+    imported = snapshot(sdriver)
+    export_run(hand_runs[0], URI)
+    assert imported == snapshot(db)
+    stats = export_run(hand_runs[0], f"bolt://127.0.0.1:{SCRATCH_PORT}")  # adds constraints, nothing else
+    assert stats.nodes_created == 0 and stats.relationships_created == 0
+    assert snapshot(sdriver) == imported
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_export_interrupted_by_server_death_leaves_whole_batches(scratch, demo_run):
+    """Kill -9 the server mid-export: only whole batches are in the database; a re-run completes it."""
+    import signal
+    import threading
+    import time
+
+    from exporters.neo4j import export_run
+
+    home, sdriver = scratch
+    clear(sdriver)
+    uri = f"bolt://127.0.0.1:{SCRATCH_PORT}"
+    want = expected_counts(demo_run)
+    batch = 50
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            export_run(demo_run, uri, batch_size=batch)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    th = threading.Thread(target=work)
+    th.start()
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        n = sdriver.execute_query("MATCH ()-[r:USED_IP]->() RETURN count(r) AS n").records[0]["n"]
+        if n >= 3 * batch:
+            break
+        time.sleep(0.05)
+    pid = int((home / "neo4j.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    th.join(timeout=600)
+    assert not th.is_alive()
+    assert errors and isinstance(errors[0], ExportError), errors
+    while True:  # wait for the process to be gone before restarting on the same home
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.2)
+        except ProcessLookupError:
+            break
+    _scratch("start", home)
+    n_acc, rels = counts(sdriver)
+    assert n_acc[NodeLabel.ACCOUNT] == want[0][NodeLabel.ACCOUNT]      # an earlier phase: complete
+    assert 0 < rels[RelType.USED_IP] < want[1][RelType.USED_IP]         # the interrupted phase
+    assert rels[RelType.USED_IP] % batch == 0                           # ... holds whole batches only
+    assert RelType.LINKED not in rels                                   # a later phase: not started
+    assert sdriver.execute_query("MATCH (r:Run) RETURN r.complete AS c").records[0]["c"] is False
+    export_run(demo_run, uri, batch_size=5000)
+    assert counts(sdriver) == want
+    assert sdriver.execute_query("MATCH (r:Run) RETURN r.complete AS c").records[0]["c"] is True

@@ -180,9 +180,9 @@ def write_admin_csv(run_dir: str | Path, out_dir: str | Path, *, prepared: Prepa
     result = AdminImport(directory=out, nodes=nodes, relationships=rels, rows=rows, run_id=rid)
     script = ("#!/bin/sh\n# Load this run into an EMPTY, STOPPED Neo4j database, then run\n"
               "#   hydrascope export neo4j RUN_DIR --uri ...   to create constraints and indexes.\n"
-              "# Usage: sh import.sh [DATABASE]   (neo4j-admin must be on PATH)\n"
+              "# Usage: sh import.sh [DATABASE]   (neo4j-admin on PATH, or NEO4J_ADMIN=\"/path/scripts/neo4j admin\")\n"
               'cd "$(dirname "$0")" || exit 1\n'
-              "exec neo4j-admin database import full "
+              "exec ${NEO4J_ADMIN:-neo4j-admin} database import full "
               + " ".join(shlex.quote(a) for a in result.arguments()[:-1]) + ' "${1:-neo4j}"\n')
     (out / "import.sh").write_text(script, encoding="utf-8")
     (out / "README.txt").write_text(

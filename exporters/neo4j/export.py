@@ -166,6 +166,8 @@ class ExportStats:
         Transactions committed.
     seconds : float
         Time spent sending batches (not part of any output file).
+    phase_seconds : dict
+        Label or relationship type -> seconds spent on its batches.
     """
 
     run_id: str
@@ -176,6 +178,7 @@ class ExportStats:
     properties_set: int = 0
     batches: int = 0
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_nodes(self) -> int:
@@ -570,9 +573,11 @@ def export_run_with_driver(run_dir: str | Path, driver, *, database: str | None 
             write(Q_RUN_BEGIN, props=prep.run_props, **params)
             for name, query, rows in plan:
                 bar.set_description(f"neo4j {name}")
+                t_phase = time.perf_counter()
                 for batch in _batches(rows, batch_size):
                     write(query, rows=batch, **params)
                     bar.update(len(batch))
+                stats.phase_seconds[name] = time.perf_counter() - t_phase
             write(Q_RUN_COMPLETE, **params)
     except neo4j.exceptions.Neo4jError as exc:
         raise ExportError(f"Neo4j rejected the export of run {prep.run_id}: {exc}") from exc
