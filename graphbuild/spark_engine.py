@@ -265,7 +265,7 @@ class SparkOps:
                             "CAST(NULL AS TIMESTAMP) AS ts, CAST(prompt AS VARCHAR) AS prompt FROM _prompts")
             scratch.unregister("_prompts")
             _, templates = prompt_templates(scratch, perms=perms, rows=rows, threshold=threshold, **kwargs)
-            table = scratch.execute("SELECT * FROM prompt_template").to_arrow_table()
+            table = scratch.sql("SELECT * FROM prompt_template").to_arrow_table()
         finally:
             scratch.close()
         con.register("_prompt_template_arrow", table)

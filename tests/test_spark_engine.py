@@ -132,8 +132,7 @@ def tiny(tmp_path_factory):
 
 
 CONFIGS = {
-    "default": EvidenceConfig(),
-    "tight": EvidenceConfig(hub_cap=3, ip_window_hours=5, timing_window_seconds=60, timing_min_common=2,
+    "tight": EvidenceConfig(hub_cap=4, ip_window_hours=5, timing_window_seconds=60, timing_min_common=2,
                             signup_window_hours=1, min_link_weight=0.0),
     "ablation": EvidenceConfig(layers=("network", "timing"), ip_window_hours=7, timing_window_seconds=7),
 }
@@ -144,8 +143,7 @@ def test_tiny_bundle_same_graph(spark, tiny, name):
     config = CONFIGS[name]
     d = build_evidence(tiny, config)
     s = build_evidence(tiny, config, engine="spark")
-    assert len(d.links) > 0 and set(d.links["layer"]) >= set(config.layers) - {"payment", "prompt"} - (
-        {"timing"} if name == "default" else set())
+    assert set(d.links["layer"]) == set(config.layers)
     _assert_same(d, s)
 
 
