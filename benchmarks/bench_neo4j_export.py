@@ -248,8 +248,12 @@ def main(argv=None) -> int:
     try:
         driver = connect(uri)
         try:
+            def phase(name, rows, seconds):
+                print(f"  ... {name:22s} {rows:10,d} rows {seconds:8.1f}s {rows / max(seconds, 1e-9):9,.0f}/s",
+                      flush=True)
+
             first = export_run_with_driver(run_dir, driver, batch_size=args.batch_size, prepared=prep,
-                                           progress=sys.stderr.isatty())
+                                           progress=sys.stderr.isatty(), on_phase=phase)
             report(f"first export (batch size {args.batch_size})", first)
             if not args.no_reexport:
                 again = export_run_with_driver(run_dir, driver, batch_size=args.batch_size, prepared=prep,

@@ -74,6 +74,8 @@ Q_RUN_COMPLETE = f"MATCH (run:{NodeLabel.RUN} {{run_id: $run_id}}) SET run.compl
 Q_ACCOUNTS = f"""
 UNWIND $rows AS r
 MERGE (a:{NodeLabel.ACCOUNT} {{account_id: r.account_id}})
+ON CREATE SET a.score = r.score, a.flagged = r.flagged, a.cluster_id = r.cluster_id,
+    a.run_id = $run_id, a.run_order = $run_order
 WITH a, r WHERE {_NEWER.format(v='a')}
 SET a.score = r.score, a.flagged = r.flagged, a.cluster_id = r.cluster_id,
     a.run_id = $run_id, a.run_order = $run_order
@@ -85,6 +87,7 @@ def _q_identifier(label: str, key: str, extra: Sequence[str]) -> str:
     return f"""
 UNWIND $rows AS r
 MERGE (n:{label} {{{key}: r.key}})
+ON CREATE SET {sets}, n.run_order = $run_order
 WITH n, r WHERE {_NEWER.format(v='n')}
 SET {sets}, n.run_order = $run_order
 """
@@ -116,6 +119,8 @@ UNWIND $rows AS r
 MATCH (a:{NodeLabel.ACCOUNT} {{account_id: r.account_id}})
 MATCH (n:{label} {{{key}: r.key}})
 MERGE (a)-[u:{rel}{disc}]->(n)
+ON CREATE SET u.n_events = r.n_events, u.run_order = $run_order, u.first_seen = fs, u.last_seen = ls,
+    u.run_ids = [$run_id]
 {_NOT_SEEN.format(v='u')}
 SET u.n_events = CASE WHEN {_LATEST.format(v='u')} THEN r.n_events ELSE u.n_events END,
     u.run_order = CASE WHEN {_LATEST.format(v='u')} THEN $run_order ELSE u.run_order END,
@@ -129,6 +134,8 @@ UNWIND $rows AS r
 MATCH (a:{NodeLabel.ACCOUNT} {{account_id: r.account_a}})
 MATCH (b:{NodeLabel.ACCOUNT} {{account_id: r.account_b}})
 MERGE (a)-[l:{RelType.LINKED} {{layer: r.layer}}]->(b)
+ON CREATE SET l.weight = r.weight, l.evidence_count = r.evidence_count, l.run_order = $run_order,
+    l.first_seen = fs, l.last_seen = ls, l.run_ids = [$run_id]
 {_NOT_SEEN.format(v='l')}
 SET l.weight = CASE WHEN {_LATEST.format(v='l')} THEN r.weight ELSE l.weight END,
     l.evidence_count = CASE WHEN {_LATEST.format(v='l')} THEN r.evidence_count ELSE l.evidence_count END,
@@ -537,8 +544,13 @@ def connect(uri: str, auth=None):
 
 
 def export_run_with_driver(run_dir: str | Path, driver, *, database: str | None = None, batch_size: int = 5000,
-                           progress: bool = False, prepared: PreparedRun | None = None) -> ExportStats:
-    """Export a run folder through an open driver (see :func:`export_run`)."""
+                           progress: bool = False, prepared: PreparedRun | None = None,
+                           on_phase=None) -> ExportStats:
+    """Export a run folder through an open driver (see :func:`export_run`).
+
+    ``on_phase(name, rows, seconds)``, when given, is called after each label or relationship
+    type is written; ``prepared`` reuses rows from :func:`prepare_run`.
+    """
     import neo4j
 
     if batch_size < 1:
@@ -578,6 +590,8 @@ def export_run_with_driver(run_dir: str | Path, driver, *, database: str | None 
                     write(query, rows=batch, **params)
                     bar.update(len(batch))
                 stats.phase_seconds[name] = time.perf_counter() - t_phase
+                if on_phase is not None:
+                    on_phase(name, len(rows), stats.phase_seconds[name])
             write(Q_RUN_COMPLETE, **params)
     except neo4j.exceptions.Neo4jError as exc:
         raise ExportError(f"Neo4j rejected the export of run {prep.run_id}: {exc}") from exc
