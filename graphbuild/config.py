@@ -47,7 +47,12 @@ class EvidenceConfig:
         MinHash size, LSH rows per band and the estimated Jaccard similarity of prompt skeletons
         above which two prompts are taken to share a template.
     min_link_weight : float
-        Layer links weaker than this are noise and are not kept.
+        Layer links weaker than this are noise and are not kept; an identifier use that cannot
+        give any pair this much on its own is dropped before pairs are expanded.
+    pair_sample_above : int
+        Identifiers shared by more accounts than this are expanded into a sparse expander
+        (~k log2 k pairs, weights scaled to keep the group's total) instead of a clique
+        (graphbuild.pairs); 0 expands every clique in full.
     layers : tuple of str
         Evidence layers to build (drop one for an ablation).
     kind_weights : dict
@@ -64,6 +69,7 @@ class EvidenceConfig:
     lsh_rows: int = 4
     template_jaccard: float = 0.6
     min_link_weight: float = 0.02
+    pair_sample_above: int = 64
     layers: tuple = LAYERS
     kind_weights: dict = field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
 

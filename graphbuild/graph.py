@@ -285,7 +285,8 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
         ra = lu[lu["kind"] != "time_window"]
         pairs = expand_pairs(ra["acc"].to_numpy(), ra["ident"].to_numpy(), ra["pair_w"].to_numpy(),
                              ra["first"].to_numpy(), ra["last"].to_numpy(), hub_cap=config.hub_cap,
-                             share=ra["share"].to_numpy(), min_contribution=config.min_link_weight / 10)
+                             share=ra["share"].to_numpy(), min_contribution=config.min_link_weight,
+                             sample_above=config.pair_sample_above)
         if layer == TIMING:
             tw = lu[lu["kind"] == "time_window"]
             co = expand_pairs(tw["acc"].to_numpy(), tw["ident"].to_numpy(), np.ones(len(tw)),
