@@ -572,18 +572,26 @@ def test_export_interrupted_by_server_death_leaves_whole_batches(scratch, demo_r
 
     from exporters.neo4j import export_run
 
-    home, sdriver = scratch
+    home, sdriver = scratch  # export_run is used for the completing re-run below
     clear(sdriver)
     uri = f"bolt://127.0.0.1:{SCRATCH_PORT}"
     want = expected_counts(demo_run)
     batch = 50
     errors: list[BaseException] = []
 
+    import neo4j
+
+    from exporters.neo4j import export_run_with_driver
+
     def work():
+        # a driver that gives up retrying after 2 s instead of 30 s, to keep the test short
+        drv = neo4j.GraphDatabase.driver(uri, auth=None, max_transaction_retry_time=2)
         try:
-            export_run(demo_run, uri, batch_size=batch)
+            export_run_with_driver(demo_run, drv, batch_size=batch)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
+        finally:
+            drv.close()
 
     th = threading.Thread(target=work)
     th.start()
