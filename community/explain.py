@@ -36,7 +36,7 @@ def reasons(info: dict, summary: dict, *, limit: int = 6) -> list[str]:
     inst = summary.get("shared_instruments", {})
     if s["prepaid"] > 0:
         cand.append((s["prepaid"] * 2, f"{_pct(raw['prepaid_share'])} pay with prepaid/anonymous instruments"
-                                       + (f"; {inst['any']} instruments shared" if inst.get("any") else "")))
+                                       + (f"; {inst['any']} instrument{'s' if inst['any'] != 1 else ''} shared" if inst.get("any") else "")))
     elif inst.get("any"):
         cand.append((0.4, f"{inst['any']} payment instrument(s) shared by {inst.get('accounts', 0)} accounts"))
     if s["ip_rotation"] > 0:
@@ -53,7 +53,7 @@ def reasons(info: dict, summary: dict, *, limit: int = 6) -> list[str]:
     if s["round_the_clock"] > 0:
         cand.append((s["round_the_clock"] * 2.5, f"active 24/7 (hour-of-day entropy {raw['hours_entropy']:.2f})"))
     if s.get("night", 0) > 0:
-        cand.append((s["night"] * 2.5, f"{_pct(raw['night_share'])} of requests sent 01:00-05:00 in the "
+        cand.append((s["night"] * 2.0, f"{_pct(raw['night_share'])} of requests sent 01:00-05:00 in the "
                                        "declared country's local time"))
     if s.get("narrow_schedule", 0) > 0:
         cand.append((s["narrow_schedule"] * 2.5, "all accounts active in the same narrow daily slot "

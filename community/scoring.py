@@ -101,7 +101,7 @@ def _entropy24(counts: np.ndarray) -> float:
     if tot <= 0:
         return 1.0
     p = c[c > 0] / tot
-    return float(-(p * np.log(p)).sum() / np.log(24))
+    return max(0.0, float(-(p * np.log(p)).sum() / np.log(24)))
 
 
 def groups_from_signals(s: dict) -> dict:
