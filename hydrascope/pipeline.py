@@ -33,15 +33,16 @@ class RunResult:
     lineage: object = None
 
 
-def analyse(bundle: Bundle, config: RunConfig, *, progress: bool = False) -> tuple[EvidenceGraph, Partition, ClusterReport]:
-    """Detection on a loaded bundle, without writing anything."""
-    evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__)
+def analyse(bundle: Bundle, config: RunConfig, *, progress: bool = False,
+            engine: str = "duckdb") -> tuple[EvidenceGraph, Partition, ClusterReport]:
+    """Detection on a loaded bundle, without writing anything (``engine``: see :func:`run`)."""
+    evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__, engine=engine)
     partition = detect(evidence, config.community, seed=config.seed, version=__version__)
     return evidence, partition, score(evidence, partition, config.scoring)
 
 
 def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=None, progress: bool = False,
-        now=None, on_stage: Callable[[str], None] | None = None) -> RunResult:
+        now=None, on_stage: Callable[[str], None] | None = None, engine: str = "duckdb") -> RunResult:
     """Run detection on an input bundle and write the run folder.
 
     Parameters
@@ -59,6 +60,8 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
         The instant after which timestamps count as "in the future" (default: the wall clock).
     on_stage : callable, optional
         Called with the name of each stage as it starts.
+    engine : {"duckdb", "spark"}
+        Engine of the graph-building stage (graphbuild.engine); the results are the same.
 
     Examples
     --------
@@ -73,7 +76,7 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
     bundle = load_bundle(bundle_dir, since=config.since, until=config.until, now=now, progress=progress)
     try:
         say("evidence")
-        evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__)
+        evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__, engine=engine)
         say("communities")
         partition = detect(evidence, config.community, seed=config.seed, version=__version__)
         say("scoring")

@@ -62,7 +62,7 @@ def _run(args) -> int:
 
     cfg = config_from_args(args)
     result = run(args.bundle, args.out, cfg, previous=args.previous, progress=not args.quiet and sys.stderr.isatty(),
-                 on_stage=_stage_printer(args.quiet))
+                 on_stage=_stage_printer(args.quiet), engine=args.engine)
     rejected = sum(v.get("rows_rejected", 0) for v in _inputs(result))
     print_summary(result)
     if rejected:
@@ -86,4 +86,7 @@ def register(sub) -> None:
     p.add_argument("bundle", help="input bundle folder (accounts, events, payments, labels tables)")
     p.add_argument("--out", "-o", required=True, help="run folder to write")
     add_run_options(p)
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="engine of the graph-building stage: duckdb (default) or spark (local Spark, or the "
+                        "session of spark-submit; same results, see docs/spark.md)")
     p.set_defaults(func=_run)
