@@ -622,3 +622,18 @@ def test_export_interrupted_by_server_death_leaves_whole_batches(scratch, demo_r
     export_run(demo_run, uri, batch_size=5000)
     assert counts(sdriver) == want
     assert sdriver.execute_query("MATCH (r:Run) RETURN r.complete AS c").records[0]["c"] is True
+
+
+def test_run_folder_errors(tmp_path, hand_runs):
+    from graphbuild.errors import RunFolderError
+
+    from exporters.neo4j import prepare_run
+
+    with pytest.raises(RunFolderError, match="not a hydrascope run folder"):
+        prepare_run(tmp_path)
+    bad = tmp_path / "bad"
+    shutil.copytree(hand_runs[0], bad)
+    pd.read_parquet(bad / RunFiles.LINKS).drop(columns=["layer"]).to_parquet(bad / RunFiles.LINKS)
+    with pytest.raises(RunFolderError, match="layer"):
+        prepare_run(bad)
+    assert prepare_run(hand_runs[0]).run_id == prepare_run(hand_runs[0]).run_id

@@ -287,8 +287,23 @@ def _bool(s: pd.Series) -> pd.Series:
     return s.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
 
 
+_NEEDED = {
+    RunFiles.ACCOUNT_IDENTIFIERS: ("account_id", "kind", "identifier", "n_events", "first_seen", "last_seen"),
+    RunFiles.LINKS: ("account_a", "account_b", "layer", "weight", "evidence_count", "first_seen", "last_seen"),
+    RunFiles.IDENTIFIERS: ("kind", "identifier", "is_hub"),
+    RunFiles.TEMPLATES: ("template_id", "skeleton"),
+}
+
+
 def _optional(run: RunFolder, name: str) -> pd.DataFrame | None:
-    return run.table(name) if (run.path / name).exists() else None
+    """A Parquet table of the run folder, None when the file is absent; checks the needed columns."""
+    if not (run.path / name).exists():
+        return None
+    df = run.table(name)
+    missing = [c for c in _NEEDED.get(name, ()) if c not in df.columns]
+    if missing:
+        raise RunFolderError(f"{run.path / name} lacks column(s) {', '.join(missing)} (docs/run-folder.md)")
+    return df
 
 
 def _ts(v):
