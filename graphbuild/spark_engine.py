@@ -96,49 +96,60 @@ def export_parquet(con, folder) -> dict:
     return out
 
 
-def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, hub_cap: int, share=None,
-                       min_contribution: float = 0.0) -> pd.DataFrame:
+def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, share=None, rows_per_bucket: int = 1_000_000,
+                       **options) -> pd.DataFrame:
     """:func:`graphbuild.pairs.expand_pairs` on Spark: same arguments, same result.
 
-    Sharers per identifier are counted, identifiers with fewer than 2 or more than ``hub_cap``
-    sharers dropped, the remaining sharers paired (``a < b``) and the pairs aggregated per
-    ``(a, b)``: ``raw`` = sum of the ``a`` row's ``pair_w`` (times ``min(share_a, share_b)``
-    when ``share`` is given), ``count``, ``min(first)``, ``max(last)``. Uses whose largest
-    possible contribution (``pair_w * share``) is below ``min_contribution`` are dropped first,
-    before sharers are counted. Sums may differ from the numpy engine in the last bits (another
-    summation order).
+    The uses go to Spark; identifiers with a single sharer are dropped there; the rest are
+    hashed into buckets (every use of one identifier in the same bucket, about
+    ``rows_per_bucket`` uses per bucket) and each bucket is expanded by the very same
+    :func:`~graphbuild.pairs.expand_pairs` in a Python worker (``applyInPandas``), with
+    ``options`` (``hub_cap``, ``min_contribution``, ``sample_above``, …) passed through
+    unchanged — its hub rule, pruning and sampling are per identifier, so expanding the buckets
+    separately gives the same pairs. Spark then aggregates the buckets' partial pairs per
+    ``(a, b)``: ``sum(raw)``, ``sum(count)``, ``min(first)``, ``max(last)``. Sums may differ
+    from the one-process engine in the last bits (another summation order).
 
     Returns
     -------
     pandas.DataFrame
         ``a, b, raw, count, first, last`` sorted by ``(a, b)``.
     """
+    from pyspark.sql import functions as F
+
     from graphbuild.pairs import expand_pairs
 
     pdf = pd.DataFrame({"acc": np.asarray(account, dtype=np.int64), "ident": np.asarray(ident, dtype=np.int64),
                         "w": np.asarray(pair_w, dtype=np.float64), "first": np.asarray(first, dtype=np.int64),
                         "last": np.asarray(last, dtype=np.int64)})
-    raw = "x.w"
-    if share is not None:
+    has_share = share is not None
+    if has_share:
         pdf["share"] = np.asarray(share, dtype=np.float64)
-        raw = "x.w * least(x.share, y.share)"
-    if min_contribution > 0:
-        best = pdf["w"].to_numpy() if share is None else pdf["w"].to_numpy() * pdf["share"].to_numpy()
-        pdf = pdf[best >= min_contribution]
     if len(pdf) == 0:
         z = np.array([], "i8")
-        return expand_pairs(z, z, z.astype("f8"), z, z, hub_cap=hub_cap)
+        return expand_pairs(z, z, z.astype("f8"), z, z, **options)
+    n_buckets = max(1, int(np.ceil(len(pdf) / max(int(rows_per_bucket), 1))))
+
+    def expand(part: pd.DataFrame) -> pd.DataFrame:
+        out = expand_pairs(part["acc"].to_numpy(), part["ident"].to_numpy(), part["w"].to_numpy(),
+                           part["first"].to_numpy(), part["last"].to_numpy(),
+                           share=part["share"].to_numpy() if has_share else None, **options)
+        return out[["a", "b", "raw", "count", "first", "last"]].astype(
+            {"a": "i8", "b": "i8", "raw": "f8", "count": "i8", "first": "i8", "last": "i8"})
+
     view = f"hs_pairs_{next(_SEQ)}"
     spark.createDataFrame(pdf).createOrReplaceTempView(view)
     try:
-        out = spark.sql(f"""
-            WITH u AS (SELECT *, count(*) OVER (PARTITION BY ident) AS k FROM {view}),
-            g AS (SELECT * FROM u WHERE k >= 2 AND k <= {int(hub_cap)})
-            SELECT x.acc AS a, y.acc AS b, sum({raw}) AS raw, count(*) AS `count`,
-                   min(least(x.`first`, y.`first`)) AS `first`, max(greatest(x.`last`, y.`last`)) AS `last`
-            FROM g x JOIN g y ON x.ident = y.ident AND x.acc < y.acc
-            GROUP BY x.acc, y.acc
-        """).toPandas()
+        shared = spark.sql(f"""
+            SELECT *, pmod(hash(ident), {n_buckets}) AS bucket
+            FROM (SELECT *, count(*) OVER (PARTITION BY ident) AS k FROM {view}) WHERE k >= 2
+        """).drop("k")
+        partial = shared.groupBy("bucket").applyInPandas(
+            expand, "a long, b long, raw double, count long, first long, last long")
+        out = (partial.groupBy("a", "b")
+               .agg(F.sum("raw").alias("raw"), F.sum("count").alias("count"), F.min("first").alias("first"),
+                    F.max("last").alias("last"))
+               .toPandas())
     finally:
         spark.catalog.dropTempView(view)
     out = out.astype({"a": "i8", "b": "i8", "raw": "f8", "count": "i8", "first": "i8", "last": "i8"})
@@ -309,11 +320,9 @@ class SparkOps:
         """)
 
     # -- pairs -------------------------------------------------------------------------------
-    def expand_pairs(self, account, ident, pair_w, first, last, *, hub_cap: int, share=None,
-                     min_contribution: float = 0.0) -> pd.DataFrame:
-        """:func:`spark_expand_pairs` on this session."""
-        return spark_expand_pairs(self.spark, account, ident, pair_w, first, last, hub_cap=hub_cap, share=share,
-                                  min_contribution=min_contribution)
+    def expand_pairs(self, account, ident, pair_w, first, last, **options) -> pd.DataFrame:
+        """:func:`spark_expand_pairs` on this session (options passed through to expand_pairs)."""
+        return spark_expand_pairs(self.spark, account, ident, pair_w, first, last, **options)
 
 
 def _ship_package(spark) -> None:

@@ -41,7 +41,9 @@ def spark():
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            session = get_spark("local[2]")
+            # small-data settings: code generation and adaptive planning cost more than they save here
+            session = get_spark("local[2]", shuffle_partitions=2, conf={
+                "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"})
     except Exception as exc:  # pyspark missing, Java missing
         if required:
             pytest.fail(f"Spark is required (HYDRASCOPE_REQUIRE_SPARK=1) but unavailable: {exc}")
@@ -185,9 +187,16 @@ def test_spark_expand_pairs_matches_numpy(spark):
     first = rng.integers(0, 10**6, len(acc))
     last = first + rng.integers(0, 10**5, len(acc))
     share = rng.random(len(acc))
-    for sh, mc in ((None, 0.0), (share, 0.0), (share, 0.2)):
-        x = expand_pairs(acc, ident, w, first, last, hub_cap=12, share=sh, min_contribution=mc)
-        y = spark_expand_pairs(spark, acc, ident, w, first, last, hub_cap=12, share=sh, min_contribution=mc)
+    options = [{"hub_cap": 12}, {"hub_cap": 12, "share": share}, {"hub_cap": 12, "share": share, "min_contribution": 0.2},
+               {"hub_cap": 20, "share": share, "sample_above": 8}]
+    import inspect
+
+    accepted = set(inspect.signature(expand_pairs).parameters)
+    options = [o for o in options if set(o) <= accepted]
+    for opt in options:
+        x = expand_pairs(acc, ident, w, first, last, **opt)
+        # small buckets: identifiers spread over several Python workers' calls
+        y = spark_expand_pairs(spark, acc, ident, w, first, last, rows_per_bucket=700, **opt)
         assert len(x) > 100
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=0, atol=1e-12)
     empty = spark_expand_pairs(spark, acc[:0], ident[:0], w[:0], first[:0], last[:0], hub_cap=12)
