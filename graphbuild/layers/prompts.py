@@ -132,7 +132,9 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE skel AS
-        SELECT row_number() OVER (ORDER BY skeleton) - 1 AS sid, skeleton, w FROM (
+        -- numbered in a fixed order; by hash first: skeletons share long wrapper prefixes, which
+        -- makes a plain string sort slow
+        SELECT row_number() OVER (ORDER BY hash(skeleton), skeleton) - 1 AS sid, skeleton, w FROM (
             SELECT skeleton, string_split(skeleton, ' ') AS w FROM (SELECT DISTINCT skeleton FROM prompt_skel)
         ) WHERE len(w) >= {2 * ew}
     """)
@@ -156,8 +158,10 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         comp = _group(sig, rows, threshold)
         con.register("_skel_comp", pd.DataFrame({"sid": np.arange(n, dtype=np.int64), "comp": comp}))
         parts.append("""
-            SELECT s.skeleton, min(s.skeleton) OVER (PARTITION BY c.comp) AS canonical, 'd' AS fam
-            FROM skel s JOIN _skel_comp c USING (sid)""")
+            SELECT s.skeleton, m.canonical, 'd' AS fam
+            FROM skel s JOIN _skel_comp c USING (sid) JOIN (
+                SELECT c2.comp, min(s2.skeleton) AS canonical FROM skel s2 JOIN _skel_comp c2 USING (sid)
+                GROUP BY c2.comp) m ON m.comp = c.comp""")
         parts.append(f"""
             SELECT skeleton, array_to_string(w[1:{ew}], ' ') || ' …', 'h' FROM skel""")
         parts.append(f"""
