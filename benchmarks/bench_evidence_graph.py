@@ -30,6 +30,14 @@ def world(work: Path, n: int, seed: int) -> Path:
     return folder
 
 
+class _LiveStats(dict):
+    """Prints every stage to stderr as soon as it ends (a run that dies still shows how far it got)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(f"  [{key}] {value['seconds']:.2f} s, peak RSS {value['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+
+
 def bench(folder: Path, memory_limit: str) -> dict:
     from graphbuild.bundle import load_bundle
     from graphbuild.graph import build_evidence
@@ -41,14 +49,15 @@ def bench(folder: Path, memory_limit: str) -> dict:
         b.con.execute(f"SET memory_limit = '{memory_limit}'")
     n_events = b.con.execute("SELECT count(*) FROM events").fetchone()[0]
     n_accounts = b.con.execute("SELECT count(*) FROM accounts").fetchone()[0]
-    stats: dict = {}
+    stats: dict = _LiveStats()
+    print(f"loaded {folder.name} in {load_s:.1f} s", file=sys.stderr, flush=True)
     t = time.perf_counter()
     ev = build_evidence(b, stats=stats)
     total = time.perf_counter() - t
     b.close()
     return {"accounts": int(n_accounts), "events": int(n_events), "load_s": round(load_s, 2),
             "evidence_s": round(total, 2), "links": int(len(ev.links)),
-            "links_per_layer": {k: int(v) for k, v in ev.links.groupby("layer").size().items()}, "stages": stats}
+            "links_per_layer": {k: int(v) for k, v in ev.links.groupby("layer").size().items()}, "stages": dict(stats)}
 
 
 def main(argv=None) -> int:
