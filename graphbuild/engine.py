@@ -47,12 +47,14 @@ def get_spark(master: str | None = "local[2]", *, app_name: str = "hydrascope", 
     shuffle_partitions : int
         ``spark.sql.shuffle.partitions``; small for local runs (Spark's default 200 is for clusters).
     conf : dict, optional
-        Further Spark settings (``{"spark.driver.memory": "4g"}``), applied last.
+        Further Spark settings (``{"spark.driver.memory": "8g"}``: in local mode the driver's
+        JVM also does the executors' work), applied last.
 
     Returns
     -------
     pyspark.sql.SparkSession
-        Session time zone UTC, Arrow transfers on, web UI off, log level ERROR.
+        Session time zone UTC, Arrow transfers on, web UI off, no limit on results collected to
+        the driver (``spark.driver.maxResultSize=0``: the pairs are collected), log level ERROR.
 
     Raises
     ------
@@ -82,6 +84,8 @@ def get_spark(master: str | None = "local[2]", *, app_name: str = "hydrascope", 
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
+        # the pairs of every layer are collected to the driver (the igraph stage needs them)
+        "spark.driver.maxResultSize": "0",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }

@@ -17,10 +17,12 @@ machine can run them on a cluster, and the result is the *same* evidence graph:
   *distinct* prompts (collected to the driver: the template grouping is one global
   computation over distinct texts, and its MinHash hashes with DuckDB's ``hash``, so the very
   code of the DuckDB engine is what keeps the ids bit-identical);
-* pair projection: per identifier, sharers are counted, groups with fewer than 2 or more
-  than ``hub_cap`` sharers dropped, the members paired (``a < b``, a self-join on the
-  identifier) and the pairs aggregated per ``(a, b)`` with sum/count/min/max, then collected
-  to pandas for the igraph stage.
+* pair projection: sharers are counted per identifier in Spark and single-sharer identifiers
+  dropped; the rest are hashed into buckets (all uses of one identifier in one bucket), each
+  bucket is expanded by the very same :func:`graphbuild.pairs.expand_pairs` in a Python
+  worker (``applyInPandas``: its hub cap, pruning and sparse expansion are per identifier),
+  and Spark aggregates the partial pairs per ``(a, b)`` with sum/count/min/max; the result is
+  collected to pandas for the igraph stage.
 
 Everything between and after those steps (rarity weights, activity shares, the lockstep null
 model, link weights, features) is graph.py's own code, run unchanged on the driver: the Spark
