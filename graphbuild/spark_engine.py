@@ -175,6 +175,10 @@ class SparkOps:
         :func:`export_parquet` (any path Spark can read: local, NFS, ``hdfs://``, ``s3a://``).
     """
 
+    #: join events to templates by a 64-bit hash of the prompt (collisions are detected and
+    #: fall back to the text); off: always by the text
+    prompt_key = True
+
     def __init__(self, spark, parquet_dir):
         self.spark = spark
         self.prefix = f"hs{next(_SEQ)}_"
@@ -261,43 +265,55 @@ class SparkOps:
 
         The distinct prompts are collected and fingerprinted on the driver by
         :func:`graphbuild.layers.prompts.prompt_templates` itself (in a scratch in-memory
-        DuckDB holding only those texts); Spark then joins every event to its templates.
+        DuckDB holding only those texts); Spark then joins every event to its templates, by
+        ``xxhash64`` of the prompt (by the text itself when :attr:`prompt_key` is off or two
+        distinct prompts share a hash).
         """
         import duckdb
 
         from graphbuild.layers.prompts import prompt_templates
 
         ev = self.views["events"]
-        distinct = self.spark.sql(f"SELECT DISTINCT prompt FROM {ev} WHERE prompt IS NOT NULL").toPandas()
+        # a 64-bit key per distinct prompt, so that only (key, template id) goes back to Spark;
+        # the texts themselves are the join key if two prompts ever share a key
+        distinct = self.spark.sql(f"SELECT prompt, xxhash64(prompt) AS pk FROM "
+                                  f"(SELECT DISTINCT prompt FROM {ev} WHERE prompt IS NOT NULL)").toPandas()
         distinct = distinct.sort_values("prompt", ignore_index=True)
+        by_key = self.prompt_key and not distinct["pk"].duplicated().any()
         scratch = duckdb.connect()
         try:
             scratch.execute("SET TimeZone = 'UTC'")
             scratch.register("_prompts", distinct)
             scratch.execute("CREATE TABLE events AS SELECT CAST(NULL AS VARCHAR) AS account_id, "
                             "CAST(NULL AS TIMESTAMP) AS ts, CAST(prompt AS VARCHAR) AS prompt FROM _prompts")
-            scratch.unregister("_prompts")
             _, templates = prompt_templates(scratch, perms=perms, rows=rows, threshold=threshold, **kwargs)
             table = scratch.sql("SELECT * FROM prompt_template").to_arrow_table()
+            if by_key:
+                mapping = scratch.sql("SELECT DISTINCT p.pk, t.template_id FROM prompt_template t "
+                                      "JOIN _prompts p ON CAST(p.prompt AS VARCHAR) = t.prompt").df()
+            else:
+                mapping = scratch.sql("SELECT DISTINCT prompt, template_id FROM prompt_template").df()
+            scratch.unregister("_prompts")
         finally:
             scratch.close()
         con.register("_prompt_template_arrow", table)
         con.execute("CREATE OR REPLACE TEMP TABLE prompt_template AS SELECT * FROM _prompt_template_arrow")
         con.unregister("_prompt_template_arrow")
-        mapping = table.select(["prompt", "template_id"]).to_pandas()
+        key, key_type = ("pk", "BIGINT") if by_key else ("prompt", "STRING")
         view = self.prefix + "prompt_template"
         if len(mapping):
             self.spark.createDataFrame(mapping).createOrReplaceTempView(view)
         else:
-            self.spark.sql("SELECT CAST(NULL AS STRING) AS prompt, CAST(NULL AS STRING) AS template_id "
+            self.spark.sql(f"SELECT CAST(NULL AS {key_type}) AS {key}, CAST(NULL AS STRING) AS template_id "
                            "WHERE false").createOrReplaceTempView(view)
+        e_key = "xxhash64(prompt)" if by_key else "prompt"
         uses = self._sql(f"""
             SELECT e.account_id, 'template' AS kind, t.template_id AS identifier, count(*) AS n_events,
                    {_sec('min(e.ts_us)')} AS `first`, {_sec('max(e.ts_us)')} AS `last`
-            FROM (SELECT account_id, ts_us, prompt FROM {ev} WHERE prompt IS NOT NULL) e
-            JOIN {view} t ON e.prompt = t.prompt
+            FROM (SELECT account_id, ts_us, {e_key} AS {key} FROM {ev} WHERE prompt IS NOT NULL) e
+            JOIN {view} t ON e.{key} = t.{key}
             GROUP BY e.account_id, t.template_id
-            HAVING count(DISTINCT e.prompt) >= 2
+            HAVING count(DISTINCT e.{key}) >= 2
                 OR (count(*) >= 2 AND NOT (t.template_id LIKE 'h%' OR t.template_id LIKE 't%'))
         """)
         return uses, templates

@@ -149,6 +149,37 @@ def test_tiny_bundle_same_graph(spark, tiny, name):
     _assert_same(d, s)
 
 
+def _rows(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype({c: object for c in df.columns if df[c].dtype != "float64" and df[c].dtype.kind not in "iu"})
+    return df.sort_values(list(df.columns), ignore_index=True)
+
+
+def test_layer_uses_equal_per_layer(spark, tiny, tmp_path):
+    """Each layer's raw uses (internal kinds too: ip_window, time_window, signup_window) equal DuckDB's."""
+    from graphbuild.layers import network_uses, payment_uses, prompt_templates, timing_uses
+    from graphbuild.spark_engine import SparkOps, export_parquet
+
+    con = tiny.con
+    export_parquet(con, tmp_path)
+    ops = SparkOps(spark, tmp_path)
+    same = lambda x, y: pd.testing.assert_frame_equal(_rows(x), _rows(y), check_dtype=False)  # noqa: E731
+    try:
+        for h in (5, 24):
+            same(network_uses(con, ip_window_hours=h), ops.network_uses(con, ip_window_hours=h))
+        same(payment_uses(con), ops.payment_uses(con))
+        for w, h in ((7, 1), (60, 2)):
+            same(timing_uses(con, window_seconds=w, signup_window_hours=h),
+                 ops.timing_uses(con, window_seconds=w, signup_window_hours=h))
+        d_uses, d_tpl = prompt_templates(con, perms=64, rows=4, threshold=0.6)
+        for by_key in (True, False):
+            ops.prompt_key = by_key
+            s_uses, s_tpl = ops.prompt_templates(con, perms=64, rows=4, threshold=0.6)
+            same(d_uses, s_uses)
+            same(d_tpl, s_tpl)
+    finally:
+        ops.close()
+
+
 def test_tiny_bundle_covers_the_edge_cases(tiny):
     """The tiny bundle really exercises what the equality test claims (DuckDB side only)."""
     d = build_evidence(tiny, CONFIGS["tight"])
