@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
 
 from graphbuild.errors import ConfigError
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "check_engine", "get_spark", "stop_spark"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "check_engine", "get_spark", "stop_spark", "quiet_pyspark"]
 
 #: Engines that can run the heavy steps of :func:`graphbuild.build_evidence`.
 ENGINES = ("duckdb", "spark")
@@ -86,7 +88,7 @@ def get_spark(master: str | None = "local[2]", *, app_name: str = "hydrascope", 
         "spark.sql.adaptive.enabled": "true",
         # the pairs of every layer are collected to the driver (the igraph stage needs them)
         "spark.driver.maxResultSize": "0",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={_log4j_file().as_uri()}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if local:
@@ -97,11 +99,46 @@ def get_spark(master: str | None = "local[2]", *, app_name: str = "hydrascope", 
     for k, v in settings.items():
         b = b.config(k, v)
     try:
-        spark = b.getOrCreate()
+        with quiet_pyspark():
+            spark = b.getOrCreate()
     except Exception as exc:  # Java missing or not startable
         raise ConfigError(f"could not start Spark ({exc.__class__.__name__}: {exc}); {_SPARK_HINT}") from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+_LOG4J = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.console.type = Console
+appender.console.name = stderr
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+logger.hadoop.name = org.apache.hadoop
+logger.hadoop.level = error
+"""
+
+
+def _log4j_file():
+    """A log4j2 configuration without start-up chatter (``setLogLevel("ERROR")`` follows the start)."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / "hydrascope-spark-log4j2.properties"
+    if not path.exists() or path.read_text() != _LOG4J:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(_LOG4J)
+        os.replace(tmp, path)
+    return path
+
+
+@contextlib.contextmanager
+def quiet_pyspark():
+    """Silence PySpark's own Python warnings (pandas-version notices, deprecated pandas keywords)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"pyspark(\.|$)")
+        yield
 
 
 def stop_spark() -> None:

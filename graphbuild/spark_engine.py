@@ -139,8 +139,11 @@ def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, share=None
         return out[["a", "b", "raw", "count", "first", "last"]].astype(
             {"a": "i8", "b": "i8", "raw": "f8", "count": "i8", "first": "i8", "last": "i8"})
 
+    from graphbuild.engine import quiet_pyspark
+
     view = f"hs_pairs_{next(_SEQ)}"
-    spark.createDataFrame(pdf).createOrReplaceTempView(view)
+    with quiet_pyspark():
+        spark.createDataFrame(pdf).createOrReplaceTempView(view)
     try:
         shared = spark.sql(f"""
             SELECT *, pmod(hash(ident), {n_buckets}) AS bucket
@@ -150,8 +153,9 @@ def spark_expand_pairs(spark, account, ident, pair_w, first, last, *, share=None
             expand, "a long, b long, raw double, count long, first long, last long")
         out = (partial.groupBy("a", "b")
                .agg(F.sum("raw").alias("raw"), F.sum("count").alias("count"), F.min("first").alias("first"),
-                    F.max("last").alias("last"))
-               .toPandas())
+                    F.max("last").alias("last")))
+        with quiet_pyspark():
+            out = out.toPandas()
     finally:
         spark.catalog.dropTempView(view)
     out = out.astype({"a": "i8", "b": "i8", "raw": "f8", "count": "i8", "first": "i8", "last": "i8"})
@@ -403,7 +407,7 @@ def build_evidence_spark(bundle, config=None, *, progress: bool = False, version
     -------
     graphbuild.EvidenceGraph
     """
-    from graphbuild.engine import check_engine, get_spark
+    from graphbuild.engine import check_engine, get_spark, quiet_pyspark
     from graphbuild.errors import ConfigError
     import graphbuild.graph as graph
 
@@ -417,7 +421,7 @@ def build_evidence_spark(bundle, config=None, *, progress: bool = False, version
         export_parquet(bundle.con, tmp)
     ops = SparkOps(spark, parquet_dir)
     try:
-        with _serving(ops):
+        with _serving(ops), quiet_pyspark():
             return graph.build_evidence(bundle, config, progress=progress, version=version, stats=stats)
     finally:
         ops.close()
