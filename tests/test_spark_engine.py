@@ -205,6 +205,23 @@ def test_demo_world_same_graph(spark, tmp_path_factory):
     _assert_same(d, s)
 
 
+def test_minimal_bundle_without_payments_or_prompts(spark, tmp_path):
+    """Next to nothing to link: no payments table, no prompts, one shared IP."""
+    folder = tmp_path / "minimal"
+    folder.mkdir()
+    pd.DataFrame({"account_id": ["x1", "x2", "x3"], "created_at": [_iso(T0)] * 3}).to_csv(
+        folder / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ["x1", "x2"], "ts": [_iso(T0), _iso(T0 + timedelta(seconds=1))],
+                  "ip": ["192.0.2.1", "192.0.2.1"]}).to_csv(folder / "events.csv", index=False)
+    b = load_bundle(folder, now=NOW)
+    try:
+        d = build_evidence(b)
+        s = build_evidence(b, engine="spark")
+    finally:
+        b.close()
+    _assert_same(d, s)
+
+
 def test_spark_expand_pairs_matches_numpy(spark):
     from graphbuild.spark_engine import spark_expand_pairs
 
