@@ -136,7 +136,9 @@ def tiny(tmp_path_factory):
 CONFIGS = {
     "tight": EvidenceConfig(hub_cap=4, ip_window_hours=5, timing_window_seconds=60, timing_min_common=2,
                             signup_window_hours=1, min_link_weight=0.0),
-    "ablation": EvidenceConfig(layers=("network", "timing"), ip_window_hours=7, timing_window_seconds=7),
+    # sparse expansion of groups above 3 sharers (the hub IP, the fleet's user agent)
+    "ablation": EvidenceConfig(layers=("network", "timing"), ip_window_hours=7, timing_window_seconds=7,
+                               pair_sample_above=3),
 }
 
 
