@@ -363,15 +363,27 @@ def _ship_package(spark) -> None:
 
 
 @contextlib.contextmanager
-def _serving(ops: SparkOps):
-    """Put ``ops`` in place of graph.py's DuckDB layer functions and expand_pairs, then restore."""
+def _serving(ops: SparkOps, calls: dict):
+    """Put ``ops`` in place of graph.py's DuckDB layer functions and expand_pairs, then restore.
+
+    ``calls`` counts the calls of each, so that a graph.py that stopped calling one of them
+    (and would silently run it in DuckDB) is noticed.
+    """
     import graphbuild.graph as graph
+
+    def counted(name):
+        fn = getattr(ops, name)
+
+        def call(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return fn(*args, **kwargs)
+        return call
 
     with _PATCH_LOCK:
         saved = {name: getattr(graph, name) for name in _OPS}
         try:
             for name in _OPS:
-                setattr(graph, name, getattr(ops, name))
+                setattr(graph, name, counted(name))
             yield
         finally:
             for name, fn in saved.items():
@@ -408,8 +420,9 @@ def build_evidence_spark(bundle, config=None, *, progress: bool = False, version
     graphbuild.EvidenceGraph
     """
     from graphbuild.engine import check_engine, get_spark, quiet_pyspark
-    from graphbuild.errors import ConfigError
     import graphbuild.graph as graph
+    from graphbuild.errors import ConfigError, HydrascopeError
+    from graphbuild.schema import PAYMENT, TIMING
 
     if check_engine(engine) != "spark":
         raise ConfigError(f"build_evidence_spark runs the spark engine, not {engine!r}")
@@ -420,9 +433,18 @@ def build_evidence_spark(bundle, config=None, *, progress: bool = False, version
         parquet_dir = tmp
         export_parquet(bundle.con, tmp)
     ops = SparkOps(spark, parquet_dir)
+    calls: dict = {}
     try:
-        with _serving(ops), quiet_pyspark():
-            return graph.build_evidence(bundle, config, progress=progress, version=version, stats=stats)
+        with _serving(ops, calls), quiet_pyspark():
+            evidence = graph.build_evidence(bundle, config, progress=progress, version=version, stats=stats)
+        layers = evidence.config.layers
+        expected = {"network_uses", "prompt_templates"} | ({"expand_pairs"} if layers else set()) | (
+            {"payment_uses"} if PAYMENT in layers else set()) | ({"timing_uses"} if TIMING in layers else set())
+        missing = sorted(expected - set(calls))
+        if missing:
+            raise HydrascopeError(f"graphbuild.graph no longer calls {', '.join(missing)}: the Spark engine "
+                                  "would have run them in DuckDB; update graphbuild.spark_engine")
+        return evidence
     finally:
         ops.close()
         if tmp is not None:
