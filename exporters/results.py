@@ -147,6 +147,9 @@ def write_results(run_dir, evidence, report, *, meta: dict, rejects: pd.DataFram
         write_parquet(run / RunFiles.CLUSTER_EVENTS, events)
     write_parquet(run / RunFiles.CLUSTER_ACTIVITY, activity)
 
+    from community.clusters import cluster_layer_shares
+
+    layer_shares = cluster_layer_shares(evidence, report)  # one pass instead of one per cluster
     details = []
     for r in cl.itertuples():
         s = r.summary
@@ -157,7 +160,7 @@ def write_results(run_dir, evidence, report, *, meta: dict, rejects: pd.DataFram
             "figures": {k: (round(float(v), 4) if isinstance(v, float) else v) for k, v in r.raw.items()},
             "groups": {k: round(float(v), 4) for k, v in r.groups.items()},
             "members": list(r.members),
-            "layer_weight": _layer_share(evidence, r.members),
+            "layer_weight": layer_shares.get(r.cluster_id, {}),
             "top_identifiers": s["top_identifiers"], "templates": s["templates"],
             "hourly_profile": profiles.get(r.cluster_id, [0.0] * 24),
             "first_seen": s["first_seen"], "last_seen": s["last_seen"],
