@@ -9,7 +9,7 @@ A multiplex partition (leidenalg ``optimise_partition_multiplex``) optimises the
 per-layer modularities instead, which lets a dense but harmless layer (a company's shared NAT)
 pull as hard as the rare ones. Measured on demo worlds of 1,500 / 3,000 / 6,000 accounts
 (docs/detection.md): all three methods give the same precision and recall after trimming and
-scoring; the combined graph with igraph's Leiden is 2-10x faster than leidenalg and 2-10x again
+scoring; the combined graph with igraph's Leiden is 2-10x faster than leidenalg, which is about 2x
 faster than the multiplex optimiser (detection with 3 stability runs: 1.1 s vs 5.9 s vs 10.8 s at
 6,000 accounts), so it is the default.
 

@@ -18,6 +18,19 @@ accounts gives each pair a strong link. ``beta_kind`` says how telling the kind 
 two accounts share it (a payment instrument is stronger than a /24 prefix); see
 :data:`graphbuild.config.DEFAULT_KIND_WEIGHTS`.
 
+Templates are the exception to resource allocation: a prompt template is behaviour, not a
+resource, and eighty accounts pushing all their prompts through one wrapper is *stronger*
+evidence than two doing so. A template shared by ``k`` accounts gives each pair
+``beta_template * idf(k)`` — the information content of the shared template, without the
+``1 / (k - 1)`` split.
+
+Share of activity: every contribution is multiplied by ``min(share_a, share_b)``, the smaller of
+the two accounts' shares of activity carried by the identifier (requests from the IP / with the
+template / with the user agent over all requests; payments with the instrument over all
+payments). An IP that is one of a proxy account's eighty exits says little about its tie to the
+household whose only IP it is; a translation template used for a tenth of two strangers' prompts
+says little; a wrapper around every prompt of two accounts says a lot (graphbuild.pairs).
+
 A pair's raw evidence in a layer is the sum over the identifiers it shares in that layer; the
 layer's link weight is ``1 - exp(-raw)``, in (0, 1): one shared rare card already gives
 0.86, further shared evidence saturates instead of piling up.
@@ -28,7 +41,10 @@ An identifier shared by more than ``hub_cap`` accounts is a *hub*: with resource
 weights its pairs would carry almost nothing, while expanding it would cost ``k(k-1)/2``
 pairs (a 20,000-account NAT is 200 M pairs). Hubs are never expanded. They are recorded in
 ``identifiers.parquet`` with ``is_hub = true`` and shown as context ("12 accounts also used
-carrier NAT 100.64.3.1, shared with 4,210 others").
+carrier NAT 100.64.3.1, shared with 4,210 others"). Identifiers with more than
+``pair_sample_above`` (64) sharers are expanded into a sparse expander of ~``k log2 k`` pairs whose
+weights are scaled so the group's total is kept (graphbuild.pairs), and a use that cannot give any
+pair ``min_link_weight`` on its own is dropped before expansion.
 
 Lockstep timing is the exception: there, being active in the same minute is weighed by the
 Jaccard similarity of two accounts' sets of active windows (SynchroTrap, Cao et al. 2014),
