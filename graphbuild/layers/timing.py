@@ -6,6 +6,8 @@ similarity of their window sets), act in lockstep. Load-balanced fleets dispatch
 requests to many accounts within seconds; independent people almost never share more than a
 handful of windows by chance. The window length is picked from the data so that an average
 window holds a few active accounts, which keeps chance co-occurrence low at any traffic level.
+What counts as "far more often than chance" is judged per hour of day (graphbuild.graph): two
+colleagues who both work 09:00-17:00 share many windows without acting in lockstep.
 
 Sign-up bursts: accounts created within the same ``signup_window_hours`` share a window
 identifier, weighed by rarity like any other identifier. Rare user agents likewise; common
