@@ -8,12 +8,13 @@ Examples
 >>> report.clusters.query("flagged")[["cluster_id", "n_accounts", "reasons"]]   # doctest: +SKIP
 """
 
-from community.clusters import ClusterReport, score
+from community.clusters import ClusterReport, cluster_layer_shares, score, template_concentration
 from community.evaluation import evaluate, layer_purity
 from community.explain import shared_evidence
-from community.leiden import CommunityConfig, Partition, detect
+from community.leiden import CommunityConfig, Partition, detect, trim_members
 from community.lineage import Lineage, lineage_from_run, match_clusters
-from community.scoring import ScoringConfig
+from community.scoring import ScoringConfig, account_groups
 
 __all__ = ["CommunityConfig", "Partition", "detect", "ScoringConfig", "ClusterReport", "score",
-           "shared_evidence", "evaluate", "layer_purity", "Lineage", "match_clusters", "lineage_from_run"]
+           "shared_evidence", "evaluate", "layer_purity", "Lineage", "match_clusters", "lineage_from_run",
+           "trim_members", "template_concentration", "cluster_layer_shares", "account_groups"]

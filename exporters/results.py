@@ -168,11 +168,3 @@ def write_results(run_dir, evidence, report, *, meta: dict, rejects: pd.DataFram
         })
     write_json(run / RunFiles.CLUSTER_DETAILS, {"clusters": details})
     return run
-
-
-def _layer_share(evidence, members) -> dict:
-    ids = set(members)
-    l = evidence.links
-    inside = l[l["account_a"].isin(ids) & l["account_b"].isin(ids)]
-    tot = inside["weight"].sum()
-    return {layer: round(float(w / tot), 4) for layer, w in inside.groupby("layer")["weight"].sum().items()} if tot else {}
