@@ -23,15 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def world(work: Path, n: int, seed: int) -> Path:
-    from hydrascope.demo.world import generate_world
-
-    folder = work / f"world-{n}-s{seed}"
-    if not (folder / "world.json").exists():
-        generate_world(folder, n_accounts=n, seed=seed, fmt="parquet", progress=False)
-    return folder
+from _common import world  # noqa: E402  (benchmarks/ is on sys.path when a script runs)
 
 
 def _quality(ev, labels, orgs, *, leiden_seed: int = 0):
