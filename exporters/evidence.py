@@ -18,6 +18,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from graphbuild.bundle import file_sha256
 from graphbuild.errors import ExportError, RunFolderError
 from graphbuild.schema import COLUMNS, IDENTIFIER_KINDS, KIND_LAYER, RunFiles
 from exporters.indicators import INDICATOR_KINDS, MIN_KEY_BYTES, indicator
@@ -182,12 +183,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _bundle_source(path: Path) -> str:
+    """DuckDB table expression reading one bundle file (CSV as text, Parquet, JSON Lines)."""
+    p = str(path).replace("'", "''")
+    if path.name.endswith((".csv", ".csv.gz")):
+        return f"read_csv('{p}', all_varchar=true, header=true)"
+    if path.name.endswith(".parquet"):
+        return f"read_parquet('{p}')"
+    return f"read_json('{p}', format='newline_delimited')"
 
 
 # --- reading the run folder --------------------------------------------------------------------------
@@ -358,18 +361,12 @@ def _read_bundle_events(bundle_dir: Path, members: list[str], expected: dict | N
     if not candidates:
         raise ExportError(f"{bundle_dir} has no events table (events.csv, .parquet or .jsonl)")
     path = candidates[0]
-    if expected and expected.get("sha256") and _file_sha256(path) != expected["sha256"]:
+    if expected and expected.get("sha256") and file_sha256(path) != expected["sha256"]:
         raise ExportError(f"{path} is not the events file this run read (SHA-256 differs from run.json)")
     con = duckdb.connect()
     try:
         con.register("members", pd.DataFrame({"account_id": members}))
-        p = str(path).replace("'", "''")
-        if path.name.endswith((".csv", ".csv.gz")):
-            src = f"read_csv('{p}', all_varchar=true, header=true)"
-        elif path.name.endswith(".parquet"):
-            src = f"read_parquet('{p}')"
-        else:
-            src = f"read_json('{p}', format='newline_delimited')"
+        src = _bundle_source(path)
         df = con.execute(f"SELECT e.* FROM {src} e WHERE CAST(e.account_id AS VARCHAR) IN "
                          "(SELECT account_id FROM members)").df()
     finally:
@@ -451,7 +448,7 @@ def _email_domains(run: RunFolder, members: list[str], bundle_dir) -> set[str]:
     if bundle is not None and bundle.is_dir():
         files = sorted(p for p in bundle.iterdir() if p.is_file() and p.name.split(".", 1)[0] == "accounts"
                        and p.name.split(".", 1)[-1] in ("csv", "csv.gz", "parquet", "jsonl", "jsonl.gz"))
-        if files and (not expected.get("sha256") or _file_sha256(files[0]) == expected["sha256"]):
+        if files and (not expected.get("sha256") or file_sha256(files[0]) == expected["sha256"]):
             found |= set(_read_bundle_column(files[0], "email_domain"))
     return {d.strip() for d in found if isinstance(d, str) and len(d.strip()) >= 3}
 
@@ -459,13 +456,7 @@ def _email_domains(run: RunFolder, members: list[str], bundle_dir) -> set[str]:
 def _read_bundle_column(path: Path, column: str) -> list[str]:
     import duckdb
 
-    p = str(path).replace("'", "''")
-    if path.name.endswith((".csv", ".csv.gz")):
-        src = f"read_csv('{p}', all_varchar=true, header=true)"
-    elif path.name.endswith(".parquet"):
-        src = f"read_parquet('{p}')"
-    else:
-        src = f"read_json('{p}', format='newline_delimited')"
+    src = _bundle_source(path)
     con = duckdb.connect()
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
@@ -658,7 +649,7 @@ def build_package(run_dir, cluster_id: str, out_dir, *, redact: bool = False, in
     if source_files is None:  # hashed once per RunFolder, however many packages are built
         known = {v for k, v in vars(RunFiles).items() if not k.startswith("_") and isinstance(v, str)}
         known.add("lineage.csv")
-        source_files = {name: _file_sha256(run.path / name)
+        source_files = {name: file_sha256(run.path / name)
                         for name in sorted(known) if (run.path / name).is_file()}
         run._cache["evidence:file_sha256"] = source_files
     facts = {

@@ -56,7 +56,7 @@ from graphbuild.errors import BundleError
 from graphbuild.ipaddr import IPV4_CANONICAL_REGEX, normalize_ips
 from graphbuild.schema import COLUMNS, REJECT_COLUMNS, REQUIRED_COLUMNS, REQUIRED_TABLES, TABLES
 
-__all__ = ["Bundle", "load_bundle", "discover", "LABELS_TABLE", "FORMATS", "EARLIEST", "FUTURE_GRACE", "VALUE_MAX_CHARS"]
+__all__ = ["Bundle", "load_bundle", "file_sha256", "discover", "LABELS_TABLE", "FORMATS", "EARLIEST", "FUTURE_GRACE", "VALUE_MAX_CHARS"]
 
 #: name of the typed labels table inside ``Bundle.con``; detection code never reads it
 LABELS_TABLE = "_labels_eval_only"
@@ -213,7 +213,8 @@ def _as_utc_naive(value, what: str) -> datetime | None:
     return value
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -786,7 +787,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             info[table] = _read_parquet(con, table, f)
         else:
             info[table] = _read_jsonl(con, table, f)
-        sha[table] = _sha256(f)
+        sha[table] = file_sha256(f)
         bar.update(1)
     # empty sources for the absent optional tables
     for table in TABLES:
