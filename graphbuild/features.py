@@ -69,16 +69,24 @@ def account_features(con) -> pd.DataFrame:
                    bool_or(coalesce(k.n_accounts, 1) >= 2 AND NOT coalesce(k.is_hub, false)) AS tpl_shared
             FROM prompt_template t LEFT JOIN template_k k USING (template_id) GROUP BY t.pid
         ),
+        -- the patterns run once per distinct prompt, not once per request
+        pf AS (
+            SELECT pid, bool_or(regexp_matches(prompt, '{rp}', 'i')) AS is_reasoning,
+                   bool_or(regexp_matches(prompt, '{jp}', 'i')) AS is_jailbreak
+            FROM (SELECT DISTINCT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL) GROUP BY pid
+        ),
         ev AS (
-            SELECT e.account_id, e.ts, e.ip, e.prompt, e.completion_tokens, pt.template_id,
-                   coalesce(pt.tpl_shared, false) AS tpl_shared
-            FROM (SELECT *, hash(prompt) AS pid FROM events) e LEFT JOIN pt USING (pid)
+            SELECT e.account_id, e.ts, e.ip, e.completion_tokens, pt.template_id,
+                   coalesce(pt.tpl_shared, false) AS tpl_shared,
+                   coalesce(pf.is_reasoning, false) AS is_reasoning, coalesce(pf.is_jailbreak, false) AS is_jailbreak
+            FROM (SELECT account_id, ts, ip, completion_tokens, hash(prompt) AS pid FROM events) e
+            LEFT JOIN pt USING (pid) LEFT JOIN pf USING (pid)
         ),
         base AS (
             SELECT account_id, count(*) AS n_requests, count(DISTINCT CAST(ts AS DATE)) AS n_active_days,
                    count(DISTINCT ip) AS n_ips, min(ts) AS first_ts,
-                   avg(CASE WHEN regexp_matches(prompt, '{rp}', 'i') THEN 1 ELSE 0 END) AS reasoning_share,
-                   avg(CASE WHEN regexp_matches(prompt, '{jp}', 'i') THEN 1 ELSE 0 END) AS jailbreak_share,
+                   avg(CASE WHEN is_reasoning THEN 1 ELSE 0 END) AS reasoning_share,
+                   avg(CASE WHEN is_jailbreak THEN 1 ELSE 0 END) AS jailbreak_share,
                    avg(CASE WHEN tpl_shared THEN 1 ELSE 0 END) AS template_share,
                    count(DISTINCT template_id) AS n_templates,
                    avg(completion_tokens) AS avg_completion_tokens

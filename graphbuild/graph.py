@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from graphbuild.config import EvidenceConfig
-from graphbuild.layers import network_uses, payment_uses, prompt_templates, timing_uses, choose_timing_window
+from graphbuild.layers import (network_uses, payment_uses, prompt_templates, timing_uses, window_activity,
+                               choose_timing_window)
 from graphbuild.features import account_features, hour_profile
 from graphbuild.pairs import expand_pairs
 from graphbuild.schema import KIND_LAYER, LAYERS, NETWORK, PAYMENT, PROMPT, TIMING
@@ -91,37 +92,6 @@ def _ts(sec: pd.Series) -> pd.Series:
     return pd.to_datetime(sec.astype("int64"), unit="s")
 
 
-def _shares(con, uses: pd.DataFrame, acc_cat) -> np.ndarray:
-    """Per use row, the share of the account's activity that the identifier carries, in [0, 1].
-
-    Event identifiers (IPs, prefixes, templates, user agents): events with it over the account's
-    requests; an IP-window co-use inherits the share of its IP; instruments: payments with it
-    over the account's payments; sign-up identifiers: 1.
-    """
-    n_req = con.execute("SELECT account_id, count(*) AS n FROM events GROUP BY account_id").df()
-    req = np.zeros(len(acc_cat.categories))
-    codes = pd.Categorical(n_req["account_id"], dtype=acc_cat).codes
-    req[codes[codes >= 0]] = n_req["n"].to_numpy()[codes >= 0]
-    kind = uses["kind"].to_numpy()
-    n_ev = uses["n_events"].to_numpy(dtype=float)
-    acc = uses["acc"].to_numpy()
-    share = np.ones(len(uses))
-    ev_kind = np.isin(kind, ["ip", "prefix", "template", "user_agent"])
-    share[ev_kind] = n_ev[ev_kind] / np.maximum(req[acc[ev_kind]], 1.0)
-    pay = kind == "instrument"
-    if pay.any():
-        tot = uses.loc[pay].groupby("acc")["n_events"].transform("sum").to_numpy(dtype=float)
-        share[pay] = n_ev[pay] / np.maximum(tot, 1.0)
-    win = kind == "ip_window"
-    if win.any():
-        ipk = pd.Series(share[kind == "ip"], index=pd.MultiIndex.from_arrays(
-            [acc[kind == "ip"], uses["identifier"].to_numpy()[kind == "ip"].astype(str)]))
-        ip_of = pd.Series(uses["identifier"].to_numpy()[win].astype(str)).str.rsplit("|", n=1).str[0]
-        look = ipk.reindex(pd.MultiIndex.from_arrays([acc[win], ip_of.to_numpy()]))
-        share[win] = look.fillna(0.0).to_numpy()
-    return np.clip(share, 0.0, 1.0)
-
-
 def _hour_entropy(hours: np.ndarray) -> np.ndarray:
     """Normalised hour-of-day entropy (0 = one hour, 1 = uniform) per row of an (n, 24) count array."""
     c = hours.astype(np.float64)
@@ -132,7 +102,8 @@ def _hour_entropy(hours: np.ndarray) -> np.ndarray:
     return np.round(h, 12)
 
 
-def _expected_cooccurrence(tw: pd.DataFrame, co: pd.DataFrame, window: int, n_accounts: int) -> np.ndarray:
+def _expected_cooccurrence(acc: np.ndarray, win: np.ndarray, co: pd.DataFrame, window: int,
+                           n_accounts: int) -> np.ndarray:
     """Chance number of shared lockstep windows of each pair, given both accounts' hour-of-day profiles.
 
     Two accounts that both work 09:00-17:00 UTC share windows far more often than two that are
@@ -142,10 +113,10 @@ def _expected_cooccurrence(tw: pd.DataFrame, co: pd.DataFrame, window: int, n_ac
     """
     if co.empty:
         return np.zeros(0)
-    w = pd.to_numeric(tw["identifier"]).to_numpy(dtype=np.int64)
+    w = np.asarray(win, dtype=np.int64)
     hour = (w * int(window) // 3600) % 24
     prof = np.zeros((n_accounts, 24))
-    np.add.at(prof, (tw["acc"].to_numpy(), hour), 1.0)
+    np.add.at(prof, (np.asarray(acc, dtype=np.int64), hour), 1.0)
     w_h = np.bincount(hour[np.unique(w, return_index=True)[1]], minlength=24).astype(float)
     w_h[w_h == 0] = 1.0
     a, b = co["a"].to_numpy(), co["b"].to_numpy()
@@ -155,6 +126,33 @@ def _expected_cooccurrence(tw: pd.DataFrame, co: pd.DataFrame, window: int, n_ac
         out[i:i + step] = (prof[a[i:i + step]] * prof[b[i:i + step]] / w_h).sum(axis=1)
     return out
 
+
+def _lockstep(act: dict, n_accounts: int, window: int, config: EvidenceConfig) -> pd.DataFrame:
+    """Pairs of accounts active in the same lockstep windows far more often than chance (SynchroTrap)."""
+    acc, win = act["acc"], act["win"]
+    co = expand_pairs(acc, win, np.ones(len(acc)), act["first"], act["last"], hub_cap=config.hub_cap)
+    co = co[co["count"] >= config.timing_min_common]
+    n_win = np.bincount(np.asarray(acc, dtype=np.int64), minlength=n_accounts)
+    expected = _expected_cooccurrence(acc, win, co, window, n_accounts)
+    co = co[co["count"].to_numpy() >= 3.0 * expected].copy()
+    jac = co["count"] / (n_win[co["a"]] + n_win[co["b"]] - co["count"])
+    co["raw"] = config.kind_weights.get("time_window", 1.0) * jac.to_numpy()
+    return co
+
+
+def _insert_uses(con, frame) -> None:
+    """Append a layer's uses returned as a DataFrame (the Spark engine) to the ``_uses`` table."""
+    if frame is None or not len(frame):
+        return
+    con.register("_uses_df", frame)
+    try:
+        con.execute("INSERT INTO _uses BY NAME SELECT * FROM _uses_df")
+    finally:
+        con.unregister("_uses_df")
+
+
+def _sql_strings(values) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 class _Stages:
     """Wall time and peak resident memory per stage, for benchmarks (Linux; memory 0 elsewhere)."""
@@ -234,69 +232,95 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     steps = ["network", "payment", "prompt", "timing", "links", "features"]
     bar = tqdm(total=len(steps), desc="evidence", disable=not progress, leave=False)
 
-    accounts = con.execute("SELECT account_id FROM accounts ORDER BY account_id").df()["account_id"].to_numpy(dtype=object)
-    acc_cat = pd.CategoricalDtype(categories=accounts, ordered=False)
-    frames = []
-    # the ip_prefix table is needed by features even when the network layer is ablated
-    net = network_uses(con, ip_window_hours=config.ip_window_hours)
-    if NETWORK in config.layers:
-        frames.append(net)
+    # accounts numbered once; every later table carries the integer vertex, not the id string
+    con.execute("""CREATE OR REPLACE TEMP TABLE _acc AS
+                   SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) - 1 AS INTEGER) AS acc
+                   FROM accounts""")
+    accounts = con.execute("SELECT account_id FROM _acc ORDER BY acc").df()["account_id"].to_numpy(dtype=object)
+    n_acc = len(accounts)
+    # identifier uses stay in DuckDB; only integer columns of shared identifiers reach NumPy
+    con.execute("""CREATE OR REPLACE TEMP TABLE _uses (account_id VARCHAR, kind VARCHAR, identifier VARCHAR,
+                   n_events BIGINT, first BIGINT, last BIGINT, factor DOUBLE)""")
+    # network uses are always read: the ip_prefix table is needed by features even when ablated
+    _insert_uses(con, network_uses(con, ip_window_hours=config.ip_window_hours, into="_uses"))
     bar.update()
     st.start("payment")
     if PAYMENT in config.layers:
-        frames.append(payment_uses(con))
+        _insert_uses(con, payment_uses(con, into="_uses"))
     bar.update()
     st.start("prompt")
     tpl_uses, templates = prompt_templates(con, perms=config.minhash_perms, rows=config.lsh_rows,
                                            threshold=config.template_jaccard)
-    if PROMPT in config.layers:
-        frames.append(tpl_uses)
+    _insert_uses(con, tpl_uses)  # templates describe accounts even when the layer is ablated
     bar.update()
     st.start("timing")
     window = choose_timing_window(con, target_per_window=config.timing_target_per_window,
                                   fixed=config.timing_window_seconds)
+    activity = None
     if TIMING in config.layers:
-        frames.append(timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours))
+        _insert_uses(con, timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours,
+                                      into="_uses"))
+        activity = window_activity(con, window_seconds=window)
     bar.update()
     st.start("weights")
 
-    uses = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else \
-        pd.DataFrame(columns=["account_id", "kind", "identifier", "n_events", "first", "last"])
-    if "factor" not in uses:
-        uses["factor"] = 1.0
-    uses["factor"] = uses["factor"].fillna(1.0)
-    uses["acc"] = pd.Series(pd.Categorical(uses["account_id"], dtype=acc_cat)).cat.codes.to_numpy()
-    uses = uses[uses["acc"] >= 0]
-    # identifier index in (kind, identifier) order, without building concatenated key strings
-    uses["identifier"] = uses["identifier"].astype(str)
-    uses["ident"] = uses.groupby(["kind", "identifier"], sort=True).ngroup().to_numpy()
-    k = uses.groupby("ident")["acc"].transform("size").to_numpy()
-    uses["k"] = k
-    beta = uses["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * uses["factor"].to_numpy()
+    live = [k for k, layer in KIND_LAYER.items() if layer in config.layers and k != "time_window"]
+    kinds = sorted(set(live) | {"template"})
+    kind_code = {k: i for i, k in enumerate(kinds)}
+    # identifiers numbered in (kind, identifier) order; share of the account's activity per use:
+    # event identifiers over its requests, an IP-window co-use inherits its IP's share,
+    # instruments over its payments, sign-up identifiers 1 (graphbuild.weighting)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _u AS
+        WITH u AS (
+            SELECT a.acc, u.kind, u.identifier, u.n_events, u.first, u.last, coalesce(u.factor, 1.0) AS factor
+            FROM _uses u JOIN _acc a USING (account_id) WHERE u.kind IN ({_sql_strings(live)})
+        ),
+        ids AS (
+            SELECT kind, identifier, count(*) AS k,
+                   CAST(row_number() OVER (ORDER BY kind, identifier) - 1 AS INTEGER) AS ident
+            FROM u GROUP BY kind, identifier
+        ),
+        req AS (SELECT a.acc, count(*) AS n FROM events e JOIN _acc a USING (account_id) GROUP BY a.acc),
+        s AS (
+            SELECT u.*, ids.k, ids.ident,
+                   CASE WHEN u.kind IN ('ip', 'prefix', 'template', 'user_agent')
+                            THEN u.n_events::DOUBLE / greatest(coalesce(req.n, 0)::DOUBLE, 1.0)
+                        WHEN u.kind = 'instrument'
+                            THEN u.n_events::DOUBLE / greatest(sum(u.n_events) OVER (PARTITION BY u.acc, u.kind)::DOUBLE, 1.0)
+                        ELSE 1.0 END AS share
+            FROM u JOIN ids USING (kind, identifier) LEFT JOIN req USING (acc)
+        )
+        SELECT s.* REPLACE (least(greatest(CASE WHEN s.kind = 'ip_window' THEN coalesce(ip.share, 0.0) ELSE s.share END,
+                                               0.0), 1.0) AS share)
+        FROM s LEFT JOIN (SELECT acc, identifier, share FROM s WHERE kind = 'ip') ip
+            ON s.kind = 'ip_window' AND ip.acc = s.acc AND ip.identifier = split_part(s.identifier, '|', 1)
+    """)
+    con.execute("DROP TABLE _uses")
+    cases = " ".join(f"WHEN '{k}' THEN {i}" for k, i in kind_code.items())
+    shared = con.execute(f"""
+        SELECT acc, ident, CAST(CASE kind {cases} END AS TINYINT) AS kind, CAST(k AS INTEGER) AS k, factor, share,
+               first, last
+        FROM _u WHERE k >= 2 ORDER BY ident, acc
+    """).fetchnumpy()
+    shared = {c: np.asarray(v) for c, v in shared.items()}
+    kind_w = np.array([config.kind_weights.get(k, 0.0) for k in kinds])
+    beta = kind_w[shared["kind"].astype(np.int64)] * shared["factor"]
     # resource allocation for shared resources; templates are behaviour, weighed by rarity and use
-    is_tpl = (uses["kind"] == "template").to_numpy()
-    uses["pair_w"] = np.where(is_tpl, beta, pair_weight(1.0, k) * beta) * idf(k, len(accounts))
-    uses["share"] = _shares(con, uses, acc_cat)
+    is_tpl = shared["kind"] == kind_code["template"]
+    k = shared["k"]
+    pair_w = np.where(is_tpl, beta, pair_weight(1.0, k) * beta) * idf(k, n_acc)
 
     link_parts = []
     for layer in config.layers:
         st.start(f"links:{layer}")
-        lu = uses[uses["kind"].map(KIND_LAYER) == layer]
-        ra = lu[lu["kind"] != "time_window"]
-        pairs = expand_pairs(ra["acc"].to_numpy(), ra["ident"].to_numpy(), ra["pair_w"].to_numpy(),
-                             ra["first"].to_numpy(), ra["last"].to_numpy(), hub_cap=config.hub_cap,
-                             share=ra["share"].to_numpy(), min_contribution=config.min_link_weight,
+        codes = [kind_code[k] for k in kinds if KIND_LAYER[k] == layer and k in live]
+        m = np.isin(shared["kind"], codes)
+        pairs = expand_pairs(shared["acc"][m], shared["ident"][m], pair_w[m], shared["first"][m], shared["last"][m],
+                             hub_cap=config.hub_cap, share=shared["share"][m], min_contribution=config.min_link_weight,
                              sample_above=config.pair_sample_above)
-        if layer == TIMING:
-            tw = lu[lu["kind"] == "time_window"]
-            co = expand_pairs(tw["acc"].to_numpy(), tw["ident"].to_numpy(), np.ones(len(tw)),
-                              tw["first"].to_numpy(), tw["last"].to_numpy(), hub_cap=config.hub_cap)
-            co = co[co["count"] >= config.timing_min_common]
-            n_win = np.bincount(tw["acc"].to_numpy(), minlength=len(accounts))
-            expected = _expected_cooccurrence(tw, co, window, len(accounts))
-            co = co[co["count"].to_numpy() >= 3.0 * expected].copy()
-            jac = co["count"] / (n_win[co["a"]] + n_win[co["b"]] - co["count"])
-            co["raw"] = config.kind_weights.get("time_window", 1.0) * jac.to_numpy()
+        if layer == TIMING and activity is not None:
+            co = _lockstep(activity, n_acc, window, config)
             pairs = pd.concat([pairs, co], ignore_index=True).groupby(["a", "b"], sort=True, as_index=False).agg(
                 raw=("raw", "sum"), count=("count", "sum"), first=("first", "min"), last=("last", "max"))
         if pairs.empty:
@@ -309,21 +333,31 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
             "evidence_count": pairs["count"].to_numpy().astype("i8"),
             "first_seen": _ts(pairs["first"]), "last_seen": _ts(pairs["last"]),
         }))
+    del activity, pairs
     links = pd.concat(link_parts, ignore_index=True) if link_parts else pd.DataFrame(
         columns=["a", "b", "account_a", "account_b", "layer", "weight", "evidence_count", "first_seen", "last_seen"])
+    del link_parts
     links["layer"] = pd.Categorical(links["layer"], categories=list(LAYERS), ordered=True)
     links = links.sort_values(["a", "b", "layer"], ignore_index=True)
     links["layer"] = links["layer"].astype(str)
     bar.update()
     st.start("identifiers")
 
-    shared = uses[uses["k"] >= 2]
-    identifiers = shared.groupby(["kind", "identifier"], sort=True, as_index=False).agg(
-        n_accounts=("k", "first"), pair_weight=("pair_w", "first"))
+    # identifiers with >= 2 sharers: the weight one pair of sharers gets from each
+    pub_live = [k for k in PUBLIC_KINDS if k in live]
+    ids = con.execute(f"""
+        SELECT kind, identifier, any_value(k) AS n_accounts, max(factor) AS factor FROM _u
+        WHERE k >= 2 AND kind IN ({_sql_strings(pub_live or ['-'])}) GROUP BY kind, identifier ORDER BY kind, identifier
+    """).df()
+    ik = ids["n_accounts"].to_numpy()
+    ib = ids["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * ids["factor"].to_numpy()
+    ids["pair_weight"] = np.where(ids["kind"].to_numpy() == "template", ib, pair_weight(1.0, ik) * ib) * idf(ik, n_acc)
+    identifiers = ids[["kind", "identifier", "n_accounts", "pair_weight"]].copy()
     identifiers.insert(2, "layer", identifiers["kind"].map(KIND_LAYER))
     identifiers["is_hub"] = identifiers["n_accounts"] > config.hub_cap
     identifiers.loc[identifiers["is_hub"], "pair_weight"] = 0.0
-    identifiers = identifiers[identifiers["kind"].isin(PUBLIC_KINDS)].reset_index(drop=True)
+    identifiers = identifiers.reset_index(drop=True)
+    del ids
 
     # template table: sharers, hub flag and up to three example prompts
     tk = tpl_uses.groupby("identifier").agg(n_accounts=("account_id", "nunique"), n_prompts=("n_events", "sum"))
@@ -333,29 +367,30 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     con.register("_tk", templates[["template_id", "n_accounts", "is_hub"]])
     con.execute("CREATE OR REPLACE TEMP TABLE template_k AS SELECT * FROM _tk")
     con.unregister("_tk")
+    templates = templates[(templates["n_accounts"] >= 2) | (templates["n_prompts"] >= 3)]
+    con.register("_tkeep", templates[["template_id"]])
     examples = con.execute("""
         SELECT template_id, list(prompt ORDER BY prompt)[1:3] AS examples FROM (
             SELECT template_id, prompt, row_number() OVER (PARTITION BY template_id ORDER BY hash(prompt), prompt) AS r
-            FROM prompt_template) WHERE r <= 3 GROUP BY template_id
+            FROM prompt_template SEMI JOIN _tkeep USING (template_id)) WHERE r <= 3 GROUP BY template_id
     """).df()
+    con.unregister("_tkeep")
     templates = templates.merge(examples, on="template_id", how="left")
-    templates = templates[(templates["n_accounts"] >= 2) | (templates["n_prompts"] >= 3)]
     templates = templates[["template_id", "skeleton", "n_accounts", "n_prompts", "is_hub", "examples"]]
     templates = templates.astype({"n_accounts": "i8", "n_prompts": "i8"}).sort_values("template_id", ignore_index=True)
 
-    pub = uses[uses["kind"].isin(PUBLIC_KINDS)]
+    # public uses: every account's IPs, prefixes, instruments, templates, user agents
+    pub = con.execute(f"""
+        SELECT a.account_id, u.kind, u.identifier, u.n_events, u.first, u.last
+        FROM _u u JOIN _acc a USING (acc) WHERE u.kind IN ({_sql_strings([k for k in PUBLIC_KINDS if k in kinds])})
+        ORDER BY a.account_id, u.kind, u.identifier
+    """).df()
     pub_uses = pd.DataFrame({
-        "account_id": pub["account_id"].to_numpy(), "kind": pub["kind"].to_numpy(),
-        "identifier": pub["identifier"].astype(str).to_numpy(), "n_events": pub["n_events"].astype("i8").to_numpy(),
-        "first_seen": _ts(pub["first"]).to_numpy(), "last_seen": _ts(pub["last"]).to_numpy(),
-    }).sort_values(["account_id", "kind", "identifier"], ignore_index=True)
-    if PROMPT not in config.layers:  # templates still describe accounts even when not used as links
-        t = tpl_uses
-        extra = pd.DataFrame({"account_id": t["account_id"], "kind": "template", "identifier": t["identifier"],
-                              "n_events": t["n_events"].astype("i8"), "first_seen": _ts(t["first"]),
-                              "last_seen": _ts(t["last"])})
-        pub_uses = pd.concat([pub_uses, extra], ignore_index=True).sort_values(
-            ["account_id", "kind", "identifier"], ignore_index=True)
+        "account_id": pub["account_id"], "kind": pub["kind"], "identifier": pub["identifier"],
+        "n_events": pub["n_events"].astype("i8"), "first_seen": _ts(pub["first"]), "last_seen": _ts(pub["last"]),
+    })
+    del pub
+    con.execute("DROP TABLE _u")
     bar.update()
     st.start("features")
 

@@ -206,8 +206,8 @@ class SparkOps:
         return df.astype({c: "i8" for c in ("n_events", "first", "last") if c in df})
 
     # -- network -----------------------------------------------------------------------------
-    def network_uses(self, con, *, ip_window_hours: int) -> pd.DataFrame:
-        """Uses of kinds ip, ip_window, prefix, signup_ip; creates ``ip_prefix`` in ``con``."""
+    def network_uses(self, con, *, ip_window_hours: int, into=None) -> pd.DataFrame:
+        """Uses of kinds ip, ip_window, prefix, signup_ip; creates ``ip_prefix`` in ``con`` (``into``: ignored, returned)."""
         from graphbuild.layers.network import ip_prefix
 
         def prefixes(batches):
@@ -247,8 +247,8 @@ class SparkOps:
         """)
 
     # -- payment -----------------------------------------------------------------------------
-    def payment_uses(self, con) -> pd.DataFrame:
-        """Uses of kind instrument, with the instrument-type ``factor``."""
+    def payment_uses(self, con, *, into=None) -> pd.DataFrame:
+        """Uses of kind instrument, with the instrument-type ``factor`` (``into``: ignored, returned)."""
         from graphbuild.layers.payment import TYPE_FACTOR
 
         cases = " ".join(f"WHEN '{t}' THEN {float(f)!r}D" for t, f in sorted(TYPE_FACTOR.items()))
@@ -323,18 +323,18 @@ class SparkOps:
         return uses, templates
 
     # -- timing ------------------------------------------------------------------------------
-    def timing_uses(self, con, *, window_seconds: int, signup_window_hours: int) -> pd.DataFrame:
-        """Uses of kinds time_window, signup_window, user_agent."""
-        w, h = int(window_seconds), int(signup_window_hours)
+    def timing_uses(self, con, *, window_seconds: int = 0, signup_window_hours: int, into=None) -> pd.DataFrame:
+        """Uses of kinds signup_window, user_agent (``into``: ignored, returned).
+
+        Lockstep window activity is read from the bundle's DuckDB tables by
+        :func:`graphbuild.layers.window_activity` on the driver (integers, one row per account and
+        active window).
+        """
+        h = int(signup_window_hours)
         ev, acc = self.views["events"], self.views["accounts"]
         return self._sql(f"""
-            SELECT account_id, 'time_window' AS kind, identifier, count(*) AS n_events,
-                   {_sec('min(ts_us)')} AS `first`, {_sec('max(ts_us)')} AS `last`
-            FROM (SELECT account_id, ts_us, CAST(floor({_epoch('ts_us')} / {w}) AS STRING) AS identifier FROM {ev})
-            GROUP BY account_id, identifier
-            UNION ALL
-            SELECT account_id, 'signup_window', CAST(floor({_epoch('created_us')} / {h * 3600}) AS STRING),
-                   CAST(1 AS BIGINT), {_sec('created_us')}, {_sec('created_us')}
+            SELECT account_id, 'signup_window' AS kind, CAST(floor({_epoch('created_us')} / {h * 3600}) AS STRING) AS identifier,
+                   CAST(1 AS BIGINT) AS n_events, {_sec('created_us')} AS `first`, {_sec('created_us')} AS `last`
             FROM {acc}
             UNION ALL
             SELECT account_id, 'user_agent', user_agent, count(*), {_sec('min(ts_us)')}, {_sec('max(ts_us)')}

@@ -157,7 +157,7 @@ def _rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_layer_uses_equal_per_layer(spark, tiny, tmp_path):
-    """Each layer's raw uses (internal kinds too: ip_window, time_window, signup_window) equal DuckDB's."""
+    """Each layer's raw uses (internal kinds too: ip_window, signup_window) equal DuckDB's."""
     from graphbuild.layers import network_uses, payment_uses, prompt_templates, timing_uses
     from graphbuild.spark_engine import SparkOps, export_parquet
 

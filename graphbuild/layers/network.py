@@ -13,7 +13,9 @@ import ipaddress
 
 import pandas as pd
 
-__all__ = ["network_uses", "ip_prefix"]
+from graphbuild.layers._sql import run_uses
+
+__all__ = ["network_uses", "ip_prefix", "prefix_table"]
 
 
 def ip_prefix(address: str) -> str | None:
@@ -32,14 +34,34 @@ def ip_prefix(address: str) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
-def network_uses(con, *, ip_window_hours: int) -> pd.DataFrame:
-    """(account_id, kind, identifier, n_events, first, last) rows of the network layer."""
-    ips = con.execute("SELECT DISTINCT ip FROM events WHERE ip IS NOT NULL ORDER BY ip").df()["ip"]
-    con.register("_ip_prefix_df", pd.DataFrame({"ip": ips, "prefix": [ip_prefix(x) for x in ips]}))
-    con.execute("CREATE OR REPLACE TEMP TABLE ip_prefix AS SELECT * FROM _ip_prefix_df")
-    con.unregister("_ip_prefix_df")
+def prefix_table(con) -> None:
+    """Create the temp table ``ip_prefix(ip, prefix)`` for every distinct event IP.
+
+    Canonical IPv4 addresses (as the loader stores them) get their /24 in SQL; only the other
+    addresses (IPv6) go through :func:`ip_prefix` in Python, one call per distinct address.
+    """
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE ip_prefix AS
+        SELECT ip, CASE WHEN regexp_full_match(ip, '[0-9]{1,3}(\\.[0-9]{1,3}){3}')
+                        THEN regexp_replace(ip, '\\.[0-9]+$', '.0/24') END AS prefix
+        FROM (SELECT DISTINCT ip FROM events WHERE ip IS NOT NULL)
+    """)
+    other = con.execute("SELECT ip FROM ip_prefix WHERE prefix IS NULL ORDER BY ip").df()["ip"]
+    if len(other):
+        con.register("_ip_prefix_df", pd.DataFrame({"ip": other, "prefix": [ip_prefix(x) for x in other]}))
+        con.execute("UPDATE ip_prefix SET prefix = d.prefix FROM _ip_prefix_df d WHERE ip_prefix.ip = d.ip")
+        con.unregister("_ip_prefix_df")
+
+
+def network_uses(con, *, ip_window_hours: int, into: str | None = None) -> pd.DataFrame | None:
+    """(account_id, kind, identifier, n_events, first, last) rows of the network layer.
+
+    Also creates the temp table ``ip_prefix`` (:func:`prefix_table`). With ``into``, the rows
+    are inserted into that DuckDB table instead of being returned.
+    """
+    prefix_table(con)
     h = int(ip_window_hours)
-    return con.execute(f"""
+    return run_uses(con, f"""
         WITH ev AS (SELECT account_id, ip, ts FROM events WHERE ip IS NOT NULL),
         shared_ip AS (SELECT ip FROM ev GROUP BY ip HAVING count(DISTINCT account_id) >= 2)
         SELECT account_id, 'ip' AS kind, ip AS identifier, count(*) AS n_events,
@@ -57,4 +79,4 @@ def network_uses(con, *, ip_window_hours: int) -> pd.DataFrame:
         UNION ALL
         SELECT account_id, 'signup_ip', signup_ip, 1, epoch(created_at)::BIGINT, epoch(created_at)::BIGINT
         FROM accounts WHERE signup_ip IS NOT NULL
-    """).df()
+    """, into)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from graphbuild.layers._sql import run_uses
+
 __all__ = ["payment_uses", "TYPE_FACTOR", "DISPOSABLE_TYPES"]
 
 #: Instrument types bought anonymously and in bulk.
@@ -17,14 +19,14 @@ DISPOSABLE_TYPES = ("prepaid_card", "prepaid", "gift_card", "virtual_card", "cry
 TYPE_FACTOR = {t: 1.5 for t in DISPOSABLE_TYPES}
 
 
-def payment_uses(con) -> pd.DataFrame:
-    """(account_id, kind, identifier, n_events, first, last, factor) rows of the payment layer."""
+def payment_uses(con, *, into: str | None = None) -> pd.DataFrame | None:
+    """(account_id, kind, identifier, n_events, first, last, factor) rows of the payment layer (``into``: inserted there)."""
     cases = " ".join(f"WHEN '{t}' THEN {f}" for t, f in sorted(TYPE_FACTOR.items()))
-    return con.execute(f"""
+    return run_uses(con, f"""
         SELECT p.account_id, 'instrument' AS kind, p.instrument_id AS identifier, count(*) AS n_events,
                epoch(coalesce(min(p.ts), min(a.created_at)))::BIGINT AS first,
                epoch(coalesce(max(p.ts), max(a.created_at)))::BIGINT AS last,
                max(CASE lower(coalesce(p.instrument_type, '')) {cases} ELSE 1.0 END) AS factor
         FROM payments p JOIN accounts a USING (account_id) WHERE p.instrument_id IS NOT NULL
         GROUP BY p.account_id, p.instrument_id
-    """).df()
+    """, into)

@@ -18,32 +18,52 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["timing_uses", "choose_timing_window"]
+from graphbuild.layers._sql import run_uses
+
+__all__ = ["timing_uses", "window_activity", "choose_timing_window"]
 
 
 def choose_timing_window(con, *, target_per_window: float, fixed: int = 0) -> int:
     """Window length in seconds: ``fixed`` when set, else about ``target_per_window`` events per window."""
     if fixed:
         return int(fixed)
-    n, span = con.execute("SELECT count(*), coalesce(epoch(max(ts)) - epoch(min(ts)), 0) FROM events").fetchone()
+    n, span = con.execute("SELECT count(*), coalesce(epoch(max(ts)) - epoch(min(ts)), 0) FROM events").fetchall()[0]
     if not n or not span:
         return 60
     w = target_per_window * float(span) / float(n)
     return int(min(600, max(5, round(w))))
 
 
-def timing_uses(con, *, window_seconds: int, signup_window_hours: int) -> pd.DataFrame:
-    """(account_id, kind, identifier, n_events, first, last) rows of the timing layer."""
-    w, h = int(window_seconds), int(signup_window_hours)
-    return con.execute(f"""
-        SELECT account_id, 'time_window' AS kind, CAST(floor(epoch(ts) / {w}) AS BIGINT)::VARCHAR AS identifier,
-               count(*) AS n_events, epoch(min(ts))::BIGINT AS first, epoch(max(ts))::BIGINT AS last
-        FROM events GROUP BY account_id, 3
-        UNION ALL
-        SELECT account_id, 'signup_window', CAST(floor(epoch(created_at) / {h * 3600}) AS BIGINT)::VARCHAR, 1,
-               epoch(created_at)::BIGINT, epoch(created_at)::BIGINT
+def timing_uses(con, *, window_seconds: int = 0, signup_window_hours: int,
+                into: str | None = None) -> pd.DataFrame | None:
+    """(account_id, kind, identifier, n_events, first, last) rows of sign-up bursts and user agents.
+
+    Lockstep windows are not identifier rows (one per account and active window, about one per
+    event): :func:`window_activity` returns them as integers. ``window_seconds`` is unused and
+    kept for callers of the earlier signature. With ``into``, rows are inserted there.
+    """
+    h = int(signup_window_hours)
+    return run_uses(con, f"""
+        SELECT account_id, 'signup_window' AS kind, CAST(floor(epoch(created_at) / {h * 3600}) AS BIGINT)::VARCHAR AS identifier,
+               1 AS n_events, epoch(created_at)::BIGINT AS first, epoch(created_at)::BIGINT AS last
         FROM accounts
         UNION ALL
         SELECT account_id, 'user_agent', user_agent, count(*), epoch(min(ts))::BIGINT, epoch(max(ts))::BIGINT
         FROM events WHERE user_agent IS NOT NULL GROUP BY account_id, user_agent
-    """).df()
+    """, into)
+
+
+def window_activity(con, *, window_seconds: int, account_table: str = "_acc") -> dict:
+    """Every (account, lockstep window) with activity, as NumPy arrays.
+
+    Returns ``{"acc": int32 vertex (from ``account_table(account_id, acc)``), "win": int64
+    window number floor(epoch / window_seconds), "first", "last": int64 epoch seconds}``, sorted
+    by (acc, win).
+    """
+    w = int(window_seconds)
+    return con.execute(f"""
+        SELECT a.acc, CAST(floor(epoch(e.ts) / {w}) AS BIGINT) AS win,
+               epoch(min(e.ts))::BIGINT AS first, epoch(max(e.ts))::BIGINT AS last
+        FROM events e JOIN {account_table} a USING (account_id)
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """).fetchnumpy()
