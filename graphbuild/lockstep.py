@@ -42,10 +42,13 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
       (``lsh_bands`` bands of ``lsh_rows`` rows, seeded) finds over the accounts' window sets.
       Memory and time grow linearly with the number of rows. Each kept pair has exactly the
       values the exact mode gives it; pairs are missed only when neither source proposes them.
-      With 64 bands of 2 rows a pair is proposed with probability ``1 - (1 - J^2)^64``: 0.37 at
-      Jaccard 0.06 (the median of a fleet whose dispatcher sends each burst to a random fifth of
-      its accounts), 0.92 at 0.2, > 0.999 at 0.33. A fleet is thus kept together by a large
-      fraction of its pairs even when single pairs are missed.
+      A band only buckets accounts whose two bins name two different windows, so every LSH
+      candidate already shares two windows. Measured with 64 bands of 2 rows (synthetic
+      load-balanced fleets among 1M background accounts, benchmarks/bench_lockstep.py), a
+      pair is found with probability ~0.3 at Jaccard 0.06-0.1 (a dispatcher sending each burst
+      to a random fifth of its fleet gives ~0.07), 0.6 at 0.1-0.15, 0.87 at 0.15-0.2 and 0.97
+      above 0.2; over 99 % of fleet members still get fleet links, so a fleet stays connected
+      though single pairs are missed (docs/detection.md).
 
     Parameters
     ----------
@@ -106,6 +109,13 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
     last = np.asarray(last)
     n = int(n_accounts)
     _check(acc, win, first, last, n, window_seconds, min_common, hub_cap, pair_budget, lsh_bands, lsh_rows)
+    if candidates is not None:
+        ca, cb = (np.asarray(x).astype(np.int64, copy=False) for x in candidates)
+        if len(ca) != len(cb):
+            raise ValueError(f"candidates must be two arrays of one length, got {len(ca)} and {len(cb)}")
+        if len(ca) and (min(ca.min(), cb.min()) < 0 or max(ca.max(), cb.max()) >= n):
+            raise ValueError(f"candidate account indices must be in [0, {n}), got "
+                             f"{min(ca.min(), cb.min())}..{max(ca.max(), cb.max())}")
     out = info if info is not None else {}
     out.update(mode="exact", pair_incidences=0, lsh_candidates=0, caller_candidates=0, candidates=0, pairs=0)
     if len(acc) == 0:
@@ -130,6 +140,7 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
     kk = k[ok_w].astype(np.int64)
     incidences = int((kk * (kk - 1) // 2).sum())
     out["pair_incidences"] = incidences
+    out["mode"] = "exact" if incidences <= pair_budget else "scale"
     del kk
     # rows that can be shared: a non-hub window, an account with at least min_common such windows
     row_ok = ok_w[wid]
@@ -145,16 +156,9 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
     if incidences <= pair_budget:
         a, b = _expand(st, n, min_common)
     else:
-        out["mode"] = "scale"
         keys = [_lsh_candidates(st, n, uw, lsh_bands, lsh_rows, seed)]
         out["lsh_candidates"] = len(keys[0])
         if candidates is not None:
-            ca, cb = (np.asarray(x).astype(np.int64, copy=False) for x in candidates)
-            if len(ca) != len(cb):
-                raise ValueError(f"candidates must be two arrays of one length, got {len(ca)} and {len(cb)}")
-            if len(ca) and (min(ca.min(), cb.min()) < 0 or max(ca.max(), cb.max()) >= n):
-                raise ValueError(f"candidate account indices must be in [0, {n}), got "
-                                 f"{min(ca.min(), cb.min())}..{max(ca.max(), cb.max())}")
             lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
             live = (lo != hi) & (ecnt[lo] > 0) & (ecnt[hi] > 0)
             ck = _distinct(lo[live] * n + hi[live])
@@ -253,11 +257,14 @@ def _expand(st: "_Structure", n: int, min_common: int) -> tuple[np.ndarray, np.n
             keys[pos:pos + len(kc)] = kc
             pos += len(kc)
     keys.sort()
-    if len(keys) == 0:
-        return keys, keys
-    edge = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1], True])
-    run = np.diff(edge)
-    key = keys[edge[:-1]][run >= min_common]
+    if len(keys) < min_common:
+        return keys[:0], keys[:0]
+    # a key occurs at least min_common times when it equals the key min_common - 1 places on
+    # (boolean masks only: most keys occur once, and index arrays over all of them would be large)
+    d = min_common - 1
+    rep = keys[:len(keys) - d] == keys[d:] if d else np.ones(len(keys), dtype=bool)
+    rep[1:] &= keys[1:len(keys) - d] != keys[:len(keys) - d - 1]  # first occurrence only
+    key = keys[np.flatnonzero(rep)]
     return key // n, key % n
 
 
