@@ -131,10 +131,11 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
     hour_w = (uw * int(window_seconds) // 3600) % 24
     w_h = np.bincount(hour_w, minlength=24).astype(float)
     w_h[w_h == 0] = 1.0
-    prof = np.zeros(n * 24, dtype=np.int64)
+    code = np.empty(len(acc), dtype=np.int32 if n * 24 < 2**31 else np.int64)
     for c in range(0, len(acc), _CHUNK):
-        prof += np.bincount(acc[c:c + _CHUNK].astype(np.int64) * 24 + hour_w[wid[c:c + _CHUNK]], minlength=n * 24)
-    prof = prof.astype(np.int32).reshape(n, 24)
+        code[c:c + _CHUNK] = acc[c:c + _CHUNK].astype(code.dtype) * 24 + hour_w[wid[c:c + _CHUNK]]
+    prof = np.bincount(code, minlength=n * 24).astype(np.int32).reshape(n, 24)
+    del code
 
     ok_w = (k >= 2) & (k <= hub_cap)
     kk = k[ok_w].astype(np.int64)
@@ -150,7 +151,7 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
         row_ok[c:c + _CHUNK] &= ecnt[acc[c:c + _CHUNK]] > 0
     if not ecnt.any():
         return _empty()
-    st = _Structure(acc, wid, row_ok, ecnt, uw, int(window_seconds), first, last)
+    st = _Structure(acc, win, wid, row_ok, ecnt, uw, int(window_seconds), first, last)
     del row_ok
 
     if incidences <= pair_budget:
@@ -277,7 +278,7 @@ class _Structure:
     the caller's rows is kept; otherwise rows are ordered by an argsort and that index is kept.
     """
 
-    def __init__(self, acc, wid, row_ok, ecnt, uw, window, first, last):
+    def __init__(self, acc, win, wid, row_ok, ecnt, uw, window, first, last):
         self.nw = np.int64(len(uw))
         self.uw, self.window = uw, np.int64(window)
         self.ecnt = ecnt
@@ -285,12 +286,10 @@ class _Structure:
         total = int(ecnt.sum())
         lo, hi = 0, 0
         for c in range(0, len(acc), _CHUNK):
-            m = row_ok[c:c + _CHUNK]
-            base = uw[wid[c:c + _CHUNK][m]] * self.window
+            base = win[c:c + _CHUNK] * self.window
             for x in (first, last):
-                off = x[c:c + _CHUNK][m] - base
-                if len(off):
-                    lo, hi = min(lo, int(off.min())), max(hi, int(off.max()))
+                off = x[c:c + _CHUNK] - base
+                lo, hi = min(lo, int(off.min())), max(hi, int(off.max()))
         self.omin = np.int64(lo)
         self.bits = max(1, (hi - lo).bit_length())
         top = (int(np.flatnonzero(ecnt).max()) + 1) * int(self.nw)
@@ -303,7 +302,7 @@ class _Structure:
             m = row_ok[c:c + _CHUNK]
             g = acc[c:c + _CHUNK][m].astype(np.int64) * self.nw + wid[c:c + _CHUNK][m]
             if self.packed:
-                base = uw[wid[c:c + _CHUNK][m]] * self.window + self.omin
+                base = win[c:c + _CHUNK][m] * self.window + self.omin
                 g = (g << self.shift) | ((first[c:c + _CHUNK][m] - base) << np.int64(self.bits)) | \
                     (last[c:c + _CHUNK][m] - base)
             else:
@@ -398,25 +397,25 @@ def _distinct(x: np.ndarray) -> np.ndarray:
     return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
 
 
-def _densify(sig: np.ndarray, n_bins: int) -> np.ndarray:
-    """Fill empty one-permutation bins from the next non-empty bin to the right, circularly.
+def _densify(sig: np.ndarray) -> None:
+    """Fill empty one-permutation bins in place from the next non-empty bin to the right, circularly.
 
     Rotation densification (Shrivastava & Li, 2014), as graphbuild.layers.prompts: two accounts
-    agree on an empty bin exactly when they agree on the bin it borrows from. Values are
-    ``window_rank * n_bins``; the borrowing distance is added, so values borrowed from different
-    distances differ while ``value // n_bins`` still names the window.
+    agree on an empty bin exactly when they agree on the bin it borrows from. ``sig`` is
+    bin-major (``sig[bin, account]``) with values ``window_rank * n_bins``; the borrowing distance
+    is added, so values borrowed from different distances differ while ``value // n_bins`` still
+    names the window. Two right-to-left sweeps over the bins (the first only to wrap around).
     """
-    c, nb = sig.shape
-    full = sig != _EMPTY
-    col = np.arange(2 * nb, dtype=np.int32)
-    big = np.int32(np.iinfo(np.int32).max)
-    nxt = np.where(np.tile(full, 2), col, big)
-    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :nb]
-    ok = nxt != big
-    src = np.where(ok, nxt, 0)
-    dist = (src - np.arange(nb, dtype=np.int32)).astype(sig.dtype)
-    vals = np.take_along_axis(sig, src % nb, axis=1)
-    return np.where(ok, np.where(full, sig, vals + dist), _EMPTY).astype(sig.dtype)
+    n_bins, m = sig.shape
+    carry = np.full(m, _EMPTY, dtype=sig.dtype)
+    at = np.zeros(m, dtype=np.int32)  # position (in the doubled bin range) of the carried bin
+    for j in range(2 * n_bins - 1, -1, -1):
+        row = sig[j % n_bins]
+        full = row != _EMPTY
+        if j < n_bins:  # every account has a non-empty bin, so the carry is set by now
+            sig[j] = np.where(full, row, carry + (at - j).astype(sig.dtype))
+        np.copyto(carry, row, where=full)
+        np.copyto(at, j, where=full)
 
 
 def _lsh_candidates(st: _Structure, n: int, uw: np.ndarray, bands: int, rows: int, seed: int) -> np.ndarray:
@@ -449,9 +448,7 @@ def _lsh_candidates(st: _Structure, n: int, uw: np.ndarray, bands: int, rows: in
         np.minimum.at(sig, bin_w[w] * m + cid[a], rank_w[w])
     del cid
     sig = sig.reshape(n_bins, m)
-    step = max(1, _CHUNK // (4 * n_bins))
-    for c in range(0, m, step):
-        sig[:, c:c + step] = _densify(np.ascontiguousarray(sig[:, c:c + step].T), n_bins).T
+    _densify(sig)
     nbu = np.uint32(n_bins)
     # bucket hashes of 63 - mbits bits: two different band values merge with probability
     # ~m^2 / 2^(64 - mbits) per band, a handful of extra candidates that the exact count drops
