@@ -49,6 +49,10 @@ class EvidenceConfig:
     min_link_weight : float
         Layer links weaker than this are noise and are not kept; an identifier use that cannot
         give any pair this much on its own is dropped before pairs are expanded.
+    lockstep_pair_budget : int
+        Largest number of (window, pair of active accounts) incidences the lockstep finder expands
+        exactly; above it, shared windows are counted only for pairs linked by other evidence and
+        pairs that MinHash/LSH over the window sets proposes (graphbuild.lockstep).
     pair_sample_above : int
         Identifiers shared by more accounts than this are expanded into a sparse expander
         (~k log2 k pairs, weights scaled to keep the group's total) instead of a clique
@@ -70,6 +74,7 @@ class EvidenceConfig:
     template_jaccard: float = 0.6
     min_link_weight: float = 0.02
     pair_sample_above: int = 64
+    lockstep_pair_budget: int = 20_000_000
     layers: tuple = LAYERS
     kind_weights: dict = field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
 
@@ -87,6 +92,8 @@ class EvidenceConfig:
         bad = [k for k in self.kind_weights if k not in KIND_LAYER]
         if bad:
             raise ConfigError(f"unknown identifier kind {bad[0]!r}; allowed: {', '.join(KIND_LAYER)}")
+        if self.lockstep_pair_budget < 0:
+            raise ConfigError(f"lockstep_pair_budget must be at least 0, got {self.lockstep_pair_budget!r}")
         for name in ("ip_window_hours", "signup_window_hours", "timing_min_common"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}")

@@ -11,6 +11,7 @@ from graphbuild.config import EvidenceConfig
 from graphbuild.layers import (network_uses, payment_uses, prompt_templates, timing_uses, window_activity,
                                choose_timing_window)
 from graphbuild.features import account_features, hour_profile
+from graphbuild.lockstep import lockstep_pairs
 from graphbuild.pairs import expand_pairs
 from graphbuild.schema import KIND_LAYER, LAYERS, NETWORK, PAYMENT, PROMPT, TIMING
 from graphbuild.weighting import idf, layer_weight, pair_weight
@@ -100,44 +101,6 @@ def _hour_entropy(hours: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1) / np.log(24)
     return np.round(h, 12)
-
-
-def _expected_cooccurrence(acc: np.ndarray, win: np.ndarray, co: pd.DataFrame, window: int,
-                           n_accounts: int) -> np.ndarray:
-    """Chance number of shared lockstep windows of each pair, given both accounts' hour-of-day profiles.
-
-    Two accounts that both work 09:00-17:00 UTC share windows far more often than two that are
-    active at random; the null model therefore spreads each account's active windows over the
-    windows of the same hour of day only: ``E = sum_h n_a(h) n_b(h) / W_h``, with ``W_h`` the
-    number of windows of hour ``h`` in which anyone is active.
-    """
-    if co.empty:
-        return np.zeros(0)
-    w = np.asarray(win, dtype=np.int64)
-    hour = (w * int(window) // 3600) % 24
-    prof = np.zeros((n_accounts, 24))
-    np.add.at(prof, (np.asarray(acc, dtype=np.int64), hour), 1.0)
-    w_h = np.bincount(hour[np.unique(w, return_index=True)[1]], minlength=24).astype(float)
-    w_h[w_h == 0] = 1.0
-    a, b = co["a"].to_numpy(), co["b"].to_numpy()
-    out = np.empty(len(a))
-    step = 1_000_000
-    for i in range(0, len(a), step):
-        out[i:i + step] = (prof[a[i:i + step]] * prof[b[i:i + step]] / w_h).sum(axis=1)
-    return out
-
-
-def _lockstep(act: dict, n_accounts: int, window: int, config: EvidenceConfig) -> pd.DataFrame:
-    """Pairs of accounts active in the same lockstep windows far more often than chance (SynchroTrap)."""
-    acc, win = act["acc"], act["win"]
-    co = expand_pairs(acc, win, np.ones(len(acc)), act["first"], act["last"], hub_cap=config.hub_cap)
-    co = co[co["count"] >= config.timing_min_common]
-    n_win = np.bincount(np.asarray(acc, dtype=np.int64), minlength=n_accounts)
-    expected = _expected_cooccurrence(acc, win, co, window, n_accounts)
-    co = co[co["count"].to_numpy() >= 3.0 * expected].copy()
-    jac = co["count"] / (n_win[co["a"]] + n_win[co["b"]] - co["count"])
-    co["raw"] = config.kind_weights.get("time_window", 1.0) * jac.to_numpy()
-    return co
 
 
 def _insert_uses(con, frame) -> None:
@@ -256,7 +219,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     st.start("timing")
     window = choose_timing_window(con, target_per_window=config.timing_target_per_window,
                                   fixed=config.timing_window_seconds)
-    activity = None
+    activity, lockstep_info = None, {}
     if TIMING in config.layers:
         _insert_uses(con, timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours,
                                       into="_uses"))
@@ -320,7 +283,16 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
                              hub_cap=config.hub_cap, share=shared["share"][m], min_contribution=config.min_link_weight,
                              sample_above=config.pair_sample_above)
         if layer == TIMING and activity is not None:
-            co = _lockstep(activity, n_acc, window, config)
+            # above the pair budget, lockstep is counted for pairs other evidence links, and for
+            # pairs MinHash/LSH finds over the accounts' window sets (graphbuild.lockstep)
+            cand_a = np.concatenate([p["a"].to_numpy() for p in link_parts] + [pairs["a"].to_numpy()])
+            cand_b = np.concatenate([p["b"].to_numpy() for p in link_parts] + [pairs["b"].to_numpy()])
+            co = lockstep_pairs(activity["acc"], activity["win"], activity["first"], activity["last"],
+                                n_accounts=n_acc, window_seconds=window, min_common=config.timing_min_common,
+                                kind_weight=config.kind_weights.get("time_window", 1.0), hub_cap=config.hub_cap,
+                                candidates=(cand_a, cand_b), pair_budget=config.lockstep_pair_budget,
+                                info=lockstep_info)
+            del cand_a, cand_b
             pairs = pd.concat([pairs, co], ignore_index=True).groupby(["a", "b"], sort=True, as_index=False).agg(
                 raw=("raw", "sum"), count=("count", "sum"), first=("first", "min"), last=("last", "max"))
         if pairs.empty:

@@ -42,7 +42,8 @@ def analyse(bundle: Bundle, config: RunConfig, *, progress: bool = False,
 
 
 def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=None, progress: bool = False,
-        now=None, on_stage: Callable[[str], None] | None = None, engine: str = "duckdb") -> RunResult:
+        now=None, on_stage: Callable[[str], None] | None = None, engine: str = "duckdb",
+        evidence_stats: dict | None = None) -> RunResult:
     """Run detection on an input bundle and write the run folder.
 
     Parameters
@@ -62,6 +63,8 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
         Called with the name of each stage as it starts.
     engine : {"duckdb", "spark"}
         Engine of the graph-building stage (graphbuild.engine); the results are the same.
+    evidence_stats : dict, optional
+        Filled with the evidence stage's own sub-stage times and peak memory (benchmarks).
 
     Examples
     --------
@@ -76,7 +79,8 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
     bundle = load_bundle(bundle_dir, since=config.since, until=config.until, now=now, progress=progress)
     try:
         say("evidence")
-        evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__, engine=engine)
+        evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__, engine=engine,
+                                  stats=evidence_stats)
         say("communities")
         partition = detect(evidence, config.community, seed=config.seed, version=__version__)
         say("scoring")
