@@ -91,21 +91,21 @@ def test_exact_mode_equals_window_expansion(seed, hub_cap, min_common):
 def test_exact_mode_equals_window_expansion_on_the_demo_world(demo_world):
     from graphbuild.bundle import load_bundle
     from graphbuild.config import EvidenceConfig
-    from graphbuild.layers.timing import choose_timing_window, timing_uses
+    from graphbuild.layers.timing import choose_timing_window, window_activity
 
     cfg = EvidenceConfig()
     b = load_bundle(demo_world)
     try:
         window = choose_timing_window(b.con, target_per_window=cfg.timing_target_per_window)
-        uses = timing_uses(b.con, window_seconds=window, signup_window_hours=cfg.signup_window_hours)
-        accounts = b.con.execute("SELECT account_id FROM accounts ORDER BY account_id").df()["account_id"].to_numpy(object)
+        b.con.execute("""CREATE TEMP TABLE _acc AS SELECT account_id,
+                         CAST(row_number() OVER (ORDER BY account_id) - 1 AS INTEGER) AS acc FROM accounts""")
+        act = window_activity(b.con, window_seconds=window)
+        n_accounts = b.con.execute("SELECT count(*) FROM accounts").fetchall()[0][0]
     finally:
         b.close()
-    tw = uses[uses["kind"] == "time_window"]
-    acc = pd.Categorical(tw["account_id"], categories=accounts).codes.astype(np.int64)
-    win = tw["identifier"].astype(np.int64).to_numpy()
-    first, last = tw["first"].to_numpy(np.int64), tw["last"].to_numpy(np.int64)
-    kw = dict(n_accounts=len(accounts), window_seconds=window, min_common=cfg.timing_min_common,
+    acc, win = act["acc"].astype(np.int64), act["win"].astype(np.int64)
+    first, last = act["first"].astype(np.int64), act["last"].astype(np.int64)
+    kw = dict(n_accounts=n_accounts, window_seconds=window, min_common=cfg.timing_min_common,
               kind_weight=cfg.kind_weights["time_window"], hub_cap=cfg.hub_cap)
     ref = _reference(acc, win, first, last, **kw)
     assert len(ref) > 100
