@@ -234,37 +234,35 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     # event identifiers over its requests, an IP-window co-use inherits its IP's share,
     # instruments over its payments, sign-up identifiers 1 (graphbuild.weighting)
     con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _ids AS
+        SELECT kind, identifier, k, factor, CAST(row_number() OVER (ORDER BY kind, identifier) - 1 AS INTEGER) AS ident
+        FROM (SELECT kind, identifier, count(*) AS k, max(coalesce(factor, 1.0)) AS factor FROM _uses
+              WHERE kind IN ({_sql_strings(live)}) GROUP BY kind, identifier)
+    """)
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE _u AS
-        WITH u AS (
-            SELECT a.acc, u.kind, u.identifier, u.n_events, u.first, u.last, coalesce(u.factor, 1.0) AS factor
-            FROM _uses u JOIN _acc a USING (account_id) WHERE u.kind IN ({_sql_strings(live)})
-        ),
-        ids AS (
-            SELECT kind, identifier, count(*) AS k,
-                   CAST(row_number() OVER (ORDER BY kind, identifier) - 1 AS INTEGER) AS ident
-            FROM u GROUP BY kind, identifier
-        ),
-        req AS (SELECT a.acc, count(*) AS n FROM events e JOIN _acc a USING (account_id) GROUP BY a.acc),
-        s AS (
-            SELECT u.*, ids.k, ids.ident,
-                   CASE WHEN u.kind IN ('ip', 'prefix', 'template', 'user_agent')
-                            THEN u.n_events::DOUBLE / greatest(coalesce(req.n, 0)::DOUBLE, 1.0)
-                        WHEN u.kind = 'instrument'
-                            THEN u.n_events::DOUBLE / greatest(sum(u.n_events) OVER (PARTITION BY u.acc, u.kind)::DOUBLE, 1.0)
-                        ELSE 1.0 END AS share
-            FROM u JOIN ids USING (kind, identifier) LEFT JOIN req USING (acc)
-        )
-        SELECT s.* REPLACE (least(greatest(CASE WHEN s.kind = 'ip_window' THEN coalesce(ip.share, 0.0) ELSE s.share END,
-                                               0.0), 1.0) AS share)
-        FROM s LEFT JOIN (SELECT acc, identifier, share FROM s WHERE kind = 'ip') ip
-            ON s.kind = 'ip_window' AND ip.acc = s.acc AND ip.identifier = split_part(s.identifier, '|', 1)
+        SELECT a.acc, u.kind, u.identifier, u.n_events, u.first, u.last, coalesce(u.factor, 1.0) AS factor, i.k, i.ident
+        FROM _uses u JOIN _acc a USING (account_id) JOIN _ids i USING (kind, identifier)
     """)
     con.execute("DROP TABLE _uses")
     cases = " ".join(f"WHEN '{k}' THEN {i}" for k, i in kind_code.items())
+    # rows of shared identifiers only; expand_pairs orders them itself
     shared = con.execute(f"""
-        SELECT acc, ident, CAST(CASE kind {cases} END AS TINYINT) AS kind, CAST(k AS INTEGER) AS k, factor, share,
-               first, last
-        FROM _u WHERE k >= 2 ORDER BY ident, acc
+        WITH req AS (SELECT a.acc, count(*)::DOUBLE AS n FROM events e JOIN _acc a USING (account_id) GROUP BY a.acc),
+        pay AS (SELECT acc, sum(n_events)::DOUBLE AS n FROM _u WHERE kind = 'instrument' GROUP BY acc),
+        ip AS (SELECT u.acc, u.identifier AS ip,
+                      least(greatest(u.n_events::DOUBLE / greatest(coalesce(req.n, 0.0), 1.0), 0.0), 1.0) AS share
+               FROM _u u LEFT JOIN req USING (acc) WHERE u.kind = 'ip' AND u.k >= 2)
+        SELECT u.acc, u.ident, CAST(CASE u.kind {cases} END AS TINYINT) AS kind, CAST(u.k AS INTEGER) AS k, u.factor,
+               least(greatest(CASE WHEN u.kind IN ('ip', 'prefix', 'template', 'user_agent')
+                                       THEN u.n_events::DOUBLE / greatest(coalesce(req.n, 0.0), 1.0)
+                                   WHEN u.kind = 'instrument' THEN u.n_events::DOUBLE / greatest(coalesce(pay.n, 0.0), 1.0)
+                                   WHEN u.kind = 'ip_window' THEN coalesce(ip.share, 0.0)
+                                   ELSE 1.0 END, 0.0), 1.0) AS share,
+               u.first, u.last
+        FROM _u u LEFT JOIN req USING (acc) LEFT JOIN pay USING (acc)
+        LEFT JOIN ip ON u.kind = 'ip_window' AND ip.acc = u.acc AND ip.ip = split_part(u.identifier, '|', 1)
+        WHERE u.k >= 2
     """).fetchnumpy()
     shared = {c: np.asarray(v) for c, v in shared.items()}
     kind_w = np.array([config.kind_weights.get(k, 0.0) for k in kinds])
@@ -318,8 +316,8 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     # identifiers with >= 2 sharers: the weight one pair of sharers gets from each
     pub_live = [k for k in PUBLIC_KINDS if k in live]
     ids = con.execute(f"""
-        SELECT kind, identifier, any_value(k) AS n_accounts, max(factor) AS factor FROM _u
-        WHERE k >= 2 AND kind IN ({_sql_strings(pub_live or ['-'])}) GROUP BY kind, identifier ORDER BY kind, identifier
+        SELECT kind, identifier, k AS n_accounts, factor FROM _ids
+        WHERE k >= 2 AND kind IN ({_sql_strings(pub_live or ['-'])}) ORDER BY kind, identifier
     """).df()
     ik = ids["n_accounts"].to_numpy()
     ib = ids["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * ids["factor"].to_numpy()
@@ -363,6 +361,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     })
     del pub
     con.execute("DROP TABLE _u")
+    con.execute("DROP TABLE _ids")
     bar.update()
     st.start("features")
 
