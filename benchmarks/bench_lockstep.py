@@ -96,7 +96,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child(path: Path, mode: str, memory_limit_gb: float) -> dict:
+def child(path: Path, mode: str, memory_limit_gb: float, lsh_bands: int) -> dict:
     """One measurement (run in a fresh process)."""
     from graphbuild.lockstep import lockstep_pairs
 
@@ -114,10 +114,14 @@ def child(path: Path, mode: str, memory_limit_gb: float) -> dict:
     base_mb = _peak_mb()
     info: dict = {}
     budget = 2**62 if mode == "exact" else 0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
-    out = lockstep_pairs(acc, win, first, last, n_accounts=n, window_seconds=WINDOW, pair_budget=budget, info=info)
+    out = lockstep_pairs(acc, win, first, last, n_accounts=n, window_seconds=WINDOW, pair_budget=budget, info=info,
+                         lsh_bands=lsh_bands)
     sec = time.perf_counter() - t
-    res = {"mode": mode, "rows": len(acc), "accounts": n, "seconds": round(sec, 2),
+    ru2 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
+    res = {"mode": mode, "rows": len(acc), "accounts": n, "seconds": round(sec, 2), "cpu_seconds": round(cpu, 2),
            "peak_rss_mb": round(_peak_mb(), 0), "rss_before_mb": round(base_mb, 0),
            "input_mb": round(input_mb, 0), "info": info}
     a, b = out["a"].to_numpy(), out["b"].to_numpy()
@@ -133,7 +137,7 @@ def child(path: Path, mode: str, memory_limit_gb: float) -> dict:
             ca.append(idx[iu])
             cb.append(idx[ju])
         truth = lockstep_pairs(acc, win, first, last, n_accounts=n, window_seconds=WINDOW, pair_budget=0,
-                               candidates=(np.concatenate(ca), np.concatenate(cb)))
+                               candidates=(np.concatenate(ca), np.concatenate(cb)), lsh_bands=lsh_bands)
         ta, tb = truth["a"].to_numpy(), truth["b"].to_numpy()
         tsame = (fleet[ta] >= 0) & (fleet[ta] == fleet[tb])
         tkey = ta[tsame].astype(np.int64) * n + tb[tsame]
@@ -183,10 +187,15 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["exact", "scale"])
     ap.add_argument("--exact-max", type=float, default=3e8, help="largest pair expansion to run exactly")
     ap.add_argument("--memory-limit-gb", type=float, default=12.0, help="address-space limit per child (0: none)")
+    ap.add_argument("--lsh-bands", type=int, default=None, help="LSH bands (default graphbuild.lockstep.LSH_BANDS)")
     ap.add_argument("--child", nargs=2, metavar=("NPZ", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.lsh_bands is None:
+        from graphbuild.lockstep import LSH_BANDS
+
+        args.lsh_bands = LSH_BANDS
     if args.child:
-        print(json.dumps(child(Path(args.child[0]), args.child[1], args.memory_limit_gb)))
+        print(json.dumps(child(Path(args.child[0]), args.child[1], args.memory_limit_gb, args.lsh_bands)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
@@ -207,7 +216,8 @@ def main() -> None:
                 print(f"{mode:6s} skipped: {inc:,} pair incidences (> --exact-max {args.exact_max:,.0f}) "
                       f"would need ~{inc * 8 / 2**30:.0f} GB of pair keys", flush=True)
                 continue
-            cmd = [sys.executable, __file__, "--child", str(path), mode, "--memory-limit-gb", str(args.memory_limit_gb)]
+            cmd = [sys.executable, __file__, "--child", str(path), mode, "--memory-limit-gb", str(args.memory_limit_gb),
+                   "--lsh-bands", str(args.lsh_bands)]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode:
                 print(f"{mode:6s} FAILED: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}",
@@ -215,7 +225,7 @@ def main() -> None:
                 continue
             res = json.loads(r.stdout.strip().splitlines()[-1])
             info = res["info"]
-            line = (f"{mode:6s} {res['seconds']:8.1f} s  peak RSS {res['peak_rss_mb']:7.0f} MB "
+            line = (f"{mode:6s} {res['seconds']:8.1f} s wall ({res['cpu_seconds']:.1f} s CPU)  peak RSS {res['peak_rss_mb']:7.0f} MB "
                     f"(input arrays {res['input_mb']:.0f} MB, before call {res['rss_before_mb']:.0f} MB)  "
                     f"candidates {info['candidates']:,} (LSH {info['lsh_candidates']:,})  pairs {info['pairs']:,} "
                     f"[fleet {res['fleet_pairs_found']:,}, other {res['background_pairs']:,}]")

@@ -97,11 +97,12 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
 
     Examples
     --------
-    >>> acc = np.array([0, 1, 0, 1, 0, 1, 2])
-    >>> win = np.array([10, 10, 11, 11, 12, 12, 12])
-    >>> t = win * 5
-    >>> lockstep_pairs(acc, win, t, t, n_accounts=3, window_seconds=5)[["a", "b", "raw", "count"]].values.tolist()
-    [[0.0, 1.0, 1.0, 3.0]]
+    Accounts 0 and 1 share three 5-second windows; account 2 is busy elsewhere in the same hour:
+
+    >>> acc = np.r_[0, 1, 0, 1, 0, 1, np.full(60, 2)]
+    >>> win = np.r_[10, 10, 11, 11, 12, 12, np.arange(100, 160)]
+    >>> lockstep_pairs(acc, win, win * 5, win * 5 + 4, n_accounts=3, window_seconds=5).to_dict("records")
+    [{'a': 0, 'b': 1, 'raw': 1.0, 'count': 3, 'first': 50, 'last': 64}]
     """
     acc = np.asarray(acc)
     win = np.asarray(win)
@@ -316,9 +317,10 @@ class _Structure:
             self.keys, self.src = self.keys[order], self.src[order]
             del order
             self.first, self.last = first, last
-        g = self.keys >> self.shift
-        if len(g) > 1 and (g[1:] == g[:-1]).any():
-            raise ValueError("rows must be unique per (account, window); found a repeated pair")
+        for c in range(0, len(self.keys), _CHUNK):
+            g = self.keys[c:c + _CHUNK + 1] >> self.shift
+            if (g[1:] == g[:-1]).any():
+                raise ValueError("rows must be unique per (account, window); found a repeated pair")
 
     def gkey(self, pos=slice(None)) -> np.ndarray:
         """Global keys (``account * n_windows + window_index``) of the rows at ``pos``."""

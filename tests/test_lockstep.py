@@ -144,6 +144,20 @@ def test_scale_mode_with_all_candidates_equals_exact_mode():
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
 
 
+def test_event_times_outside_their_window_are_kept_exactly():
+    # first/last far from the window start cannot be packed next to the row key: the rows are then
+    # ordered by an argsort and the times looked up, with the same result
+    acc, win, first, last, _ = _world(9)
+    first, last = first - 10**12, last + 10**11
+    ref = _reference(acc, win, first, last, n_accounts=600, window_seconds=WINDOW)
+    assert len(ref) > 50
+    pd.testing.assert_frame_equal(lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW),
+                                  ref, check_exact=True)
+    got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, pair_budget=0,
+                         candidates=(ref["a"].to_numpy(), ref["b"].to_numpy()))
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+
+
 def test_scale_mode_finds_synchronised_fleets_without_other_evidence():
     # bursts to 70 % and 40 % of each fleet: pair Jaccard ~0.28 and ~0.14 (median)
     acc, win, first, last, fleet = _world(5, n=2000, days=6, fleets=((40, 0.7), (60, 0.4)))
