@@ -49,8 +49,7 @@ def synthetic(path: Path, n_accounts: int, rows_per_account: float, days: int, s
     shape /= shape.sum()
     n_fleets = max(4, n_accounts // 25_000)
     fsize = np.array([FLEET_SIZES[i % len(FLEET_SIZES)] for i in range(n_fleets)])
-    fp = np.array([FLEET_P[(i // len(FLEET_SIZES)) % len(FLEET_P)] if n_fleets > len(FLEET_SIZES) else
-                   FLEET_P[i % len(FLEET_P)] for i in range(n_fleets)])
+    fp = np.array([FLEET_P[i % len(FLEET_P)] for i in range(n_fleets)])  # 4 and 5 coprime: every size meets every p
     fleet = np.full(n_accounts, -1, dtype=np.int32)
     members = rng.choice(n_accounts, size=int(fsize.sum()), replace=False)
     fleet[members] = np.repeat(np.arange(n_fleets), fsize).astype(np.int32)
@@ -199,7 +198,7 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
-        path = args.work / f"lockstep-{n}-r{args.rows_per_account:g}-d{args.days}-s{args.seed}.npz"
+        path = args.work / f"lockstep-v2-{n}-r{args.rows_per_account:g}-d{args.days}-s{args.seed}.npz"
         if not path.exists():
             t = time.perf_counter()
             synthetic(path, n, args.rows_per_account, args.days, args.seed)

@@ -10,6 +10,8 @@ __all__ = ["lockstep_pairs", "LSH_BANDS", "LSH_ROWS"]
 #: LSH bands and rows per band of the scale mode (see :func:`lockstep_pairs`, docs/detection.md)
 LSH_BANDS = 64
 LSH_ROWS = 2
+#: LSH bands whose MinHash bins are built at once (bounds the signature memory: bins x accounts x 4 bytes)
+_GROUP_BANDS = 32
 #: LSH buckets with more members than this are joined by a sparse expander instead of a clique
 _BUCKET_CAP = 200
 #: rows, probes or pair incidences handled per vectorised step (bounds the working memory)
@@ -414,8 +416,8 @@ def _densify(sig: np.ndarray) -> None:
     for j in range(2 * n_bins - 1, -1, -1):
         row = sig[j % n_bins]
         full = row != _EMPTY
-        if j < n_bins:  # every account has a non-empty bin, so the carry is set by now
-            sig[j] = np.where(full, row, carry + (at - j).astype(sig.dtype))
+        if j < n_bins:  # the carry is set by now unless the account has no window at all
+            sig[j] = np.where(full | (carry == _EMPTY), row, carry + (at - j).astype(sig.dtype))
         np.copyto(carry, row, where=full)
         np.copyto(at, j, where=full)
 
@@ -443,14 +445,6 @@ def _lsh_candidates(st: _Structure, n: int, uw: np.ndarray, bands: int, rows: in
     m = len(act)
     cid = np.full(n, -1, dtype=np.int64)
     cid[act] = np.arange(m)
-    sig = np.full(n_bins * m, _EMPTY, dtype=np.uint32)  # bin-major: sig[bin * m + account]
-    for c in range(0, len(st.keys), _CHUNK):
-        g = st.gkey(slice(c, c + _CHUNK))
-        a, w = g // nw, g % nw
-        np.minimum.at(sig, bin_w[w] * m + cid[a], rank_w[w])
-    del cid
-    sig = sig.reshape(n_bins, m)
-    _densify(sig)
     nbu = np.uint32(n_bins)
     # bucket hashes of 63 - mbits bits: two different band values merge with probability
     # ~m^2 / 2^(64 - mbits) per band, a handful of extra candidates that the exact count drops
@@ -459,44 +453,60 @@ def _lsh_candidates(st: _Structure, n: int, uw: np.ndarray, bands: int, rows: in
     mmask = np.int64((1 << int(mbits)) - 1)
     parts: list[np.ndarray] = []
     n_parts = 0
-    for band in range(bands):
-        cols = sig[band * rows:(band + 1) * rows]
-        live = np.zeros(m, dtype=bool)
-        for r in range(1, rows):
-            live |= (cols[r] // nbu) != (cols[0] // nbu)
-        idx = np.flatnonzero(live)
-        if rows == 1:
-            key = cols[0][idx].astype(np.uint64)
-        elif rows == 2:
-            key = (cols[0][idx].astype(np.uint64) << np.uint64(32)) | cols[1][idx].astype(np.uint64)
-        else:
-            key = _mix64(cols[0][idx])
-            for r in range(1, rows):
-                key = _mix64(key ^ cols[r][idx].astype(np.uint64))
-        # one plain sort of (bucket hash, member) packed into an int64; members ascend within a bucket
-        packed = (_mix64(key) >> np.uint64(64 - hbits)).astype(np.int64) << mbits
-        del key
-        packed |= np.arange(len(idx), dtype=np.int64)
-        packed.sort()
-        ks = packed >> mbits
-        member = act[idx[packed & mmask]]
-        del packed
-        starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-        sizes = np.diff(np.r_[starts, len(ks)])
-        keep = sizes >= 2
-        starts, sizes = starts[keep], sizes[keep]
-        for size in np.flatnonzero(np.bincount(sizes)) if len(sizes) else []:
-            s = starts[sizes == size]
-            iu, ju = _bucket_pairs(int(size))
-            stp = max(1, _CHUNK // len(iu))
-            for c in range(0, len(s), stp):
-                base = s[c:c + stp][:, None]
-                pa, pb = member[base + iu].ravel(), member[base + ju].ravel()
-                parts.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
-                n_parts += len(pa)
-        if n_parts > 4 * _CHUNK:  # keep the distinct keys only, to bound memory
-            parts = [_distinct(np.concatenate(parts))]
-            n_parts = len(parts[0])
+    group = _GROUP_BANDS * rows  # bins per group: the signature is built one group at a time
+    for g0 in range(0, n_bins, group):
+        nb = min(group, n_bins - g0)
+        sig = np.full(nb * m, _EMPTY, dtype=np.uint32)  # bin-major: sig[bin * m + account]
+        for c in range(0, len(st.keys), _CHUNK):
+            gk = st.gkey(slice(c, c + _CHUNK))
+            a, w = gk // nw, gk % nw
+            b = bin_w[w] - g0
+            sel = (b >= 0) & (b < nb)
+            np.minimum.at(sig, b[sel] * m + cid[a[sel]], rank_w[w[sel]])
+        sig = sig.reshape(nb, m)
+        _densify(sig)
+        for band in range(nb // rows):
+            cols = sig[band * rows:(band + 1) * rows]
+            live = cols[0] != _EMPTY  # the account has windows in this group
+            if rows > 1:
+                differ = np.zeros(m, dtype=bool)
+                for r in range(1, rows):
+                    differ |= (cols[r] // nbu) != (cols[0] // nbu)
+                live &= differ
+            idx = np.flatnonzero(live)
+            if rows == 1:
+                key = cols[0][idx].astype(np.uint64)
+            elif rows == 2:
+                key = (cols[0][idx].astype(np.uint64) << np.uint64(32)) | cols[1][idx].astype(np.uint64)
+            else:
+                key = _mix64(cols[0][idx])
+                for r in range(1, rows):
+                    key = _mix64(key ^ cols[r][idx].astype(np.uint64))
+            # one plain sort of (bucket hash, member) packed into an int64; members ascend in a bucket
+            packed = (_mix64(key) >> np.uint64(64 - hbits)).astype(np.int64) << mbits
+            del key
+            packed |= np.arange(len(idx), dtype=np.int64)
+            packed.sort()
+            ks = packed >> mbits
+            member = act[idx[packed & mmask]]
+            del packed
+            starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+            sizes = np.diff(np.r_[starts, len(ks)])
+            keep = sizes >= 2
+            starts, sizes = starts[keep], sizes[keep]
+            for size in np.flatnonzero(np.bincount(sizes)) if len(sizes) else []:
+                s = starts[sizes == size]
+                iu, ju = _bucket_pairs(int(size))
+                stp = max(1, _CHUNK // len(iu))
+                for c in range(0, len(s), stp):
+                    base = s[c:c + stp][:, None]
+                    pa, pb = member[base + iu].ravel(), member[base + ju].ravel()
+                    parts.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
+                    n_parts += len(pa)
+            if n_parts > 4 * _CHUNK:  # keep the distinct keys only, to bound memory
+                parts = [_distinct(np.concatenate(parts))]
+                n_parts = len(parts[0])
+        del sig
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return _distinct(np.concatenate(parts))

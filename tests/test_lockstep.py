@@ -118,11 +118,13 @@ def test_exact_mode_equals_window_expansion_on_the_demo_world(demo_world):
     pd.testing.assert_frame_equal(scale, ref, check_exact=True)
 
 
-def test_scale_mode_gives_the_exact_values_of_the_pairs_it_finds():
+@pytest.mark.parametrize("bands,rows", [(64, 2), (24, 1), (200, 3)])
+def test_scale_mode_gives_the_exact_values_of_the_pairs_it_finds(bands, rows):
     acc, win, first, last, _ = _world(3)
     ref = _reference(acc, win, first, last, n_accounts=600, window_seconds=WINDOW)
     info = {}
-    got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, pair_budget=0, info=info)
+    got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, pair_budget=0, info=info,
+                         lsh_bands=bands, lsh_rows=rows)
     assert info["mode"] == "scale" and info["caller_candidates"] == 0
     assert 0 < len(got) < len(ref)
     both = got.merge(ref, on=["a", "b"], how="left", suffixes=("", "_ref"), indicator=True)
