@@ -11,9 +11,9 @@ plus planted load-balanced fleets: each fleet's dispatcher sends 24 bursts a day
 every member with probability ``p`` (0.1 … 0.5) within 4 seconds (so one or two windows), on top
 of a little background activity of their own.
 
-Every measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own; the
-input arrays (``acc`` int32, ``win``/``first``/``last`` int64, as build_evidence holds them) are
-part of it and printed separately. Per size and mode it prints wall time, peak RSS, the mode's
+Every measurement runs in a fresh child process; the peak RSS printed is the process's peak during
+the call (VmHWM reset just before it), which includes what was resident before the call (printed
+too: the input arrays, ``acc`` int32 and ``win``/``first``/``last`` int64, and the libraries). Per size and mode it prints wall time, peak RSS, the mode's
 counters and, in scale mode, the recall of planted fleet pairs: found without any caller
 candidates, over all fleet pairs that pass the lockstep test (measured by a second call given
 every fleet pair as a candidate), by Jaccard band, plus how many fleet members got at least one
@@ -91,8 +91,19 @@ def synthetic(path: Path, n_accounts: int, rows_per_account: float, days: int, s
              fleet_p=fp, n_accounts=n_accounts, days=days, windows=n_win_total)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status in MB (VmRSS: now, VmHWM: peak since the last reset)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux), so the next peak is that of the measured call alone."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 
 
 def child(path: Path, mode: str, memory_limit_gb: float, lsh_bands: int) -> dict:
@@ -110,7 +121,8 @@ def child(path: Path, mode: str, memory_limit_gb: float, lsh_bands: int) -> dict
     fleet = d["fleet"]
     n = int(d["n_accounts"])
     input_mb = sum(x.nbytes for x in (acc, win, first, last)) / 2**20
-    base_mb = _peak_mb()
+    base_mb = _status_mb("VmRSS")
+    _reset_peak()
     info: dict = {}
     budget = 2**62 if mode == "exact" else 0
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -121,7 +133,7 @@ def child(path: Path, mode: str, memory_limit_gb: float, lsh_bands: int) -> dict
     ru2 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
     res = {"mode": mode, "rows": len(acc), "accounts": n, "seconds": round(sec, 2), "cpu_seconds": round(cpu, 2),
-           "peak_rss_mb": round(_peak_mb(), 0), "rss_before_mb": round(base_mb, 0),
+           "peak_rss_mb": round(_status_mb("VmHWM"), 0), "rss_before_mb": round(base_mb, 0),
            "input_mb": round(input_mb, 0), "info": info}
     a, b = out["a"].to_numpy(), out["b"].to_numpy()
     same = (fleet[a] >= 0) & (fleet[a] == fleet[b])
@@ -225,7 +237,7 @@ def main() -> None:
             res = json.loads(r.stdout.strip().splitlines()[-1])
             info = res["info"]
             line = (f"{mode:6s} {res['seconds']:8.1f} s wall ({res['cpu_seconds']:.1f} s CPU)  peak RSS {res['peak_rss_mb']:7.0f} MB "
-                    f"(input arrays {res['input_mb']:.0f} MB, before call {res['rss_before_mb']:.0f} MB)  "
+                    f"(RSS before the call {res['rss_before_mb']:.0f} MB, of which input arrays {res['input_mb']:.0f} MB)  "
                     f"candidates {info['candidates']:,} (LSH {info['lsh_candidates']:,})  pairs {info['pairs']:,} "
                     f"[fleet {res['fleet_pairs_found']:,}, other {res['background_pairs']:,}]")
             print(line, flush=True)

@@ -8,7 +8,7 @@ import pandas as pd
 __all__ = ["lockstep_pairs", "LSH_BANDS", "LSH_ROWS"]
 
 #: LSH bands and rows per band of the scale mode (see :func:`lockstep_pairs`, docs/detection.md)
-LSH_BANDS = 64
+LSH_BANDS = 128
 LSH_ROWS = 2
 #: LSH bands whose MinHash bins are built at once (bounds the signature memory: bins x accounts x 4 bytes)
 _GROUP_BANDS = 32
@@ -42,14 +42,14 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
       pairs: the caller's ``candidates`` (pairs already linked by other evidence, which timing
       then corroborates) and the pairs that one-permutation MinHash with LSH banding
       (``lsh_bands`` bands of ``lsh_rows`` rows, seeded) finds over the accounts' window sets.
-      Memory and time grow linearly with the number of rows. Each kept pair has exactly the
+      Memory and time grow about linearly with the rows (sorts aside). Each kept pair has exactly the
       values the exact mode gives it; pairs are missed only when neither source proposes them.
       A band only buckets accounts whose two bins name two different windows, so every LSH
-      candidate already shares two windows. Measured with 64 bands of 2 rows (synthetic
-      load-balanced fleets among 1M background accounts, benchmarks/bench_lockstep.py), a
-      pair is found with probability ~0.3 at Jaccard 0.06-0.1 (a dispatcher sending each burst
-      to a random fifth of its fleet gives ~0.07), 0.6 at 0.1-0.15, 0.87 at 0.15-0.2 and 0.97
-      above 0.2; over 99 % of fleet members still get fleet links, so a fleet stays connected
+      candidate already shares two windows. Measured with the default 128 bands of 2 rows
+      (synthetic load-balanced fleets among 1M background accounts, benchmarks/bench_lockstep.py),
+      a pair is found with probability ~0.4 at Jaccard 0.06-0.1 (a dispatcher sending each burst
+      to a random fifth of its fleet gives ~0.075), 0.78 at 0.1-0.15, 0.97 at 0.15-0.2 and
+      0.998 above 0.2; over 99 % of fleet members get fleet links, so a fleet stays connected
       though single pairs are missed (docs/detection.md).
 
     Parameters
