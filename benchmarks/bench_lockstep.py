@@ -11,9 +11,9 @@ plus planted load-balanced fleets: each fleet's dispatcher sends 24 bursts a day
 every member with probability ``p`` (0.1 … 0.5) within 4 seconds (so one or two windows), on top
 of a little background activity of their own.
 
-Every measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own; the
-input arrays (``acc`` int32, ``win``/``first``/``last`` int64, as build_evidence holds them) are
-part of it and printed separately. Per size and mode it prints wall time, peak RSS, the mode's
+Every measurement runs in a fresh child process; the peak RSS printed is the process's peak during
+the call (VmHWM reset just before it), which includes what was resident before the call (printed
+too: the input arrays, ``acc`` int32 and ``win``/``first``/``last`` int64, and the libraries). Per size and mode it prints wall time, peak RSS, the mode's
 counters and, in scale mode, the recall of planted fleet pairs: found without any caller
 candidates, over all fleet pairs that pass the lockstep test (measured by a second call given
 every fleet pair as a candidate), by Jaccard band, plus how many fleet members got at least one
@@ -49,8 +49,7 @@ def synthetic(path: Path, n_accounts: int, rows_per_account: float, days: int, s
     shape /= shape.sum()
     n_fleets = max(4, n_accounts // 25_000)
     fsize = np.array([FLEET_SIZES[i % len(FLEET_SIZES)] for i in range(n_fleets)])
-    fp = np.array([FLEET_P[(i // len(FLEET_SIZES)) % len(FLEET_P)] if n_fleets > len(FLEET_SIZES) else
-                   FLEET_P[i % len(FLEET_P)] for i in range(n_fleets)])
+    fp = np.array([FLEET_P[i % len(FLEET_P)] for i in range(n_fleets)])  # 4 and 5 coprime: every size meets every p
     fleet = np.full(n_accounts, -1, dtype=np.int32)
     members = rng.choice(n_accounts, size=int(fsize.sum()), replace=False)
     fleet[members] = np.repeat(np.arange(n_fleets), fsize).astype(np.int32)
@@ -92,11 +91,22 @@ def synthetic(path: Path, n_accounts: int, rows_per_account: float, days: int, s
              fleet_p=fp, n_accounts=n_accounts, days=days, windows=n_win_total)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status in MB (VmRSS: now, VmHWM: peak since the last reset)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
 
 
-def child(path: Path, mode: str, memory_limit_gb: float) -> dict:
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux), so the next peak is that of the measured call alone."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def child(path: Path, mode: str, memory_limit_gb: float, lsh_bands: int) -> dict:
     """One measurement (run in a fresh process)."""
     from graphbuild.lockstep import lockstep_pairs
 
@@ -111,14 +121,19 @@ def child(path: Path, mode: str, memory_limit_gb: float) -> dict:
     fleet = d["fleet"]
     n = int(d["n_accounts"])
     input_mb = sum(x.nbytes for x in (acc, win, first, last)) / 2**20
-    base_mb = _peak_mb()
+    base_mb = _status_mb("VmRSS")
+    _reset_peak()
     info: dict = {}
     budget = 2**62 if mode == "exact" else 0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
-    out = lockstep_pairs(acc, win, first, last, n_accounts=n, window_seconds=WINDOW, pair_budget=budget, info=info)
+    out = lockstep_pairs(acc, win, first, last, n_accounts=n, window_seconds=WINDOW, pair_budget=budget, info=info,
+                         lsh_bands=lsh_bands)
     sec = time.perf_counter() - t
-    res = {"mode": mode, "rows": len(acc), "accounts": n, "seconds": round(sec, 2),
-           "peak_rss_mb": round(_peak_mb(), 0), "rss_before_mb": round(base_mb, 0),
+    ru2 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
+    res = {"mode": mode, "rows": len(acc), "accounts": n, "seconds": round(sec, 2), "cpu_seconds": round(cpu, 2),
+           "peak_rss_mb": round(_status_mb("VmHWM"), 0), "rss_before_mb": round(base_mb, 0),
            "input_mb": round(input_mb, 0), "info": info}
     a, b = out["a"].to_numpy(), out["b"].to_numpy()
     same = (fleet[a] >= 0) & (fleet[a] == fleet[b])
@@ -133,7 +148,7 @@ def child(path: Path, mode: str, memory_limit_gb: float) -> dict:
             ca.append(idx[iu])
             cb.append(idx[ju])
         truth = lockstep_pairs(acc, win, first, last, n_accounts=n, window_seconds=WINDOW, pair_budget=0,
-                               candidates=(np.concatenate(ca), np.concatenate(cb)))
+                               candidates=(np.concatenate(ca), np.concatenate(cb)), lsh_bands=lsh_bands)
         ta, tb = truth["a"].to_numpy(), truth["b"].to_numpy()
         tsame = (fleet[ta] >= 0) & (fleet[ta] == fleet[tb])
         tkey = ta[tsame].astype(np.int64) * n + tb[tsame]
@@ -183,14 +198,19 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["exact", "scale"])
     ap.add_argument("--exact-max", type=float, default=3e8, help="largest pair expansion to run exactly")
     ap.add_argument("--memory-limit-gb", type=float, default=12.0, help="address-space limit per child (0: none)")
+    ap.add_argument("--lsh-bands", type=int, default=None, help="LSH bands (default graphbuild.lockstep.LSH_BANDS)")
     ap.add_argument("--child", nargs=2, metavar=("NPZ", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.lsh_bands is None:
+        from graphbuild.lockstep import LSH_BANDS
+
+        args.lsh_bands = LSH_BANDS
     if args.child:
-        print(json.dumps(child(Path(args.child[0]), args.child[1], args.memory_limit_gb)))
+        print(json.dumps(child(Path(args.child[0]), args.child[1], args.memory_limit_gb, args.lsh_bands)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
-        path = args.work / f"lockstep-{n}-r{args.rows_per_account:g}-d{args.days}-s{args.seed}.npz"
+        path = args.work / f"lockstep-v2-{n}-r{args.rows_per_account:g}-d{args.days}-s{args.seed}.npz"
         if not path.exists():
             t = time.perf_counter()
             synthetic(path, n, args.rows_per_account, args.days, args.seed)
@@ -207,7 +227,8 @@ def main() -> None:
                 print(f"{mode:6s} skipped: {inc:,} pair incidences (> --exact-max {args.exact_max:,.0f}) "
                       f"would need ~{inc * 8 / 2**30:.0f} GB of pair keys", flush=True)
                 continue
-            cmd = [sys.executable, __file__, "--child", str(path), mode, "--memory-limit-gb", str(args.memory_limit_gb)]
+            cmd = [sys.executable, __file__, "--child", str(path), mode, "--memory-limit-gb", str(args.memory_limit_gb),
+                   "--lsh-bands", str(args.lsh_bands)]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode:
                 print(f"{mode:6s} FAILED: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}",
@@ -215,8 +236,8 @@ def main() -> None:
                 continue
             res = json.loads(r.stdout.strip().splitlines()[-1])
             info = res["info"]
-            line = (f"{mode:6s} {res['seconds']:8.1f} s  peak RSS {res['peak_rss_mb']:7.0f} MB "
-                    f"(input arrays {res['input_mb']:.0f} MB, before call {res['rss_before_mb']:.0f} MB)  "
+            line = (f"{mode:6s} {res['seconds']:8.1f} s wall ({res['cpu_seconds']:.1f} s CPU)  peak RSS {res['peak_rss_mb']:7.0f} MB "
+                    f"(RSS before the call {res['rss_before_mb']:.0f} MB, of which input arrays {res['input_mb']:.0f} MB)  "
                     f"candidates {info['candidates']:,} (LSH {info['lsh_candidates']:,})  pairs {info['pairs']:,} "
                     f"[fleet {res['fleet_pairs_found']:,}, other {res['background_pairs']:,}]")
             print(line, flush=True)

@@ -8,8 +8,10 @@ import pandas as pd
 __all__ = ["lockstep_pairs", "LSH_BANDS", "LSH_ROWS"]
 
 #: LSH bands and rows per band of the scale mode (see :func:`lockstep_pairs`, docs/detection.md)
-LSH_BANDS = 64
+LSH_BANDS = 128
 LSH_ROWS = 2
+#: LSH bands whose MinHash bins are built at once (bounds the signature memory: bins x accounts x 4 bytes)
+_GROUP_BANDS = 32
 #: LSH buckets with more members than this are joined by a sparse expander instead of a clique
 _BUCKET_CAP = 200
 #: rows, probes or pair incidences handled per vectorised step (bounds the working memory)
@@ -40,14 +42,14 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
       pairs: the caller's ``candidates`` (pairs already linked by other evidence, which timing
       then corroborates) and the pairs that one-permutation MinHash with LSH banding
       (``lsh_bands`` bands of ``lsh_rows`` rows, seeded) finds over the accounts' window sets.
-      Memory and time grow linearly with the number of rows. Each kept pair has exactly the
+      Memory and time grow about linearly with the rows (sorts aside). Each kept pair has exactly the
       values the exact mode gives it; pairs are missed only when neither source proposes them.
       A band only buckets accounts whose two bins name two different windows, so every LSH
-      candidate already shares two windows. Measured with 64 bands of 2 rows (synthetic
-      load-balanced fleets among 1M background accounts, benchmarks/bench_lockstep.py), a
-      pair is found with probability ~0.3 at Jaccard 0.06-0.1 (a dispatcher sending each burst
-      to a random fifth of its fleet gives ~0.07), 0.6 at 0.1-0.15, 0.87 at 0.15-0.2 and 0.97
-      above 0.2; over 99 % of fleet members still get fleet links, so a fleet stays connected
+      candidate already shares two windows. Measured with the default 128 bands of 2 rows
+      (synthetic load-balanced fleets among 1M background accounts, benchmarks/bench_lockstep.py),
+      a pair is found with probability ~0.4 at Jaccard 0.06-0.1 (a dispatcher sending each burst
+      to a random fifth of its fleet gives ~0.075), 0.78 at 0.1-0.15, 0.97 at 0.15-0.2 and
+      0.998 above 0.2; over 99 % of fleet members get fleet links, so a fleet stays connected
       though single pairs are missed (docs/detection.md).
 
     Parameters
@@ -97,11 +99,12 @@ def lockstep_pairs(acc, win, first, last, *, n_accounts: int, window_seconds: in
 
     Examples
     --------
-    >>> acc = np.array([0, 1, 0, 1, 0, 1, 2])
-    >>> win = np.array([10, 10, 11, 11, 12, 12, 12])
-    >>> t = win * 5
-    >>> lockstep_pairs(acc, win, t, t, n_accounts=3, window_seconds=5)[["a", "b", "raw", "count"]].values.tolist()
-    [[0.0, 1.0, 1.0, 3.0]]
+    Accounts 0 and 1 share three 5-second windows; account 2 is busy elsewhere in the same hour:
+
+    >>> acc = np.r_[0, 1, 0, 1, 0, 1, np.full(60, 2)]
+    >>> win = np.r_[10, 10, 11, 11, 12, 12, np.arange(100, 160)]
+    >>> lockstep_pairs(acc, win, win * 5, win * 5 + 4, n_accounts=3, window_seconds=5).to_dict("records")
+    [{'a': 0, 'b': 1, 'raw': 1.0, 'count': 3, 'first': 50, 'last': 64}]
     """
     acc = np.asarray(acc)
     win = np.asarray(win)
@@ -316,9 +319,10 @@ class _Structure:
             self.keys, self.src = self.keys[order], self.src[order]
             del order
             self.first, self.last = first, last
-        g = self.keys >> self.shift
-        if len(g) > 1 and (g[1:] == g[:-1]).any():
-            raise ValueError("rows must be unique per (account, window); found a repeated pair")
+        for c in range(0, len(self.keys), _CHUNK):
+            g = self.keys[c:c + _CHUNK + 1] >> self.shift
+            if (g[1:] == g[:-1]).any():
+                raise ValueError("rows must be unique per (account, window); found a repeated pair")
 
     def gkey(self, pos=slice(None)) -> np.ndarray:
         """Global keys (``account * n_windows + window_index``) of the rows at ``pos``."""
@@ -412,8 +416,8 @@ def _densify(sig: np.ndarray) -> None:
     for j in range(2 * n_bins - 1, -1, -1):
         row = sig[j % n_bins]
         full = row != _EMPTY
-        if j < n_bins:  # every account has a non-empty bin, so the carry is set by now
-            sig[j] = np.where(full, row, carry + (at - j).astype(sig.dtype))
+        if j < n_bins:  # the carry is set by now unless the account has no window at all
+            sig[j] = np.where(full | (carry == _EMPTY), row, carry + (at - j).astype(sig.dtype))
         np.copyto(carry, row, where=full)
         np.copyto(at, j, where=full)
 
@@ -441,14 +445,6 @@ def _lsh_candidates(st: _Structure, n: int, uw: np.ndarray, bands: int, rows: in
     m = len(act)
     cid = np.full(n, -1, dtype=np.int64)
     cid[act] = np.arange(m)
-    sig = np.full(n_bins * m, _EMPTY, dtype=np.uint32)  # bin-major: sig[bin * m + account]
-    for c in range(0, len(st.keys), _CHUNK):
-        g = st.gkey(slice(c, c + _CHUNK))
-        a, w = g // nw, g % nw
-        np.minimum.at(sig, bin_w[w] * m + cid[a], rank_w[w])
-    del cid
-    sig = sig.reshape(n_bins, m)
-    _densify(sig)
     nbu = np.uint32(n_bins)
     # bucket hashes of 63 - mbits bits: two different band values merge with probability
     # ~m^2 / 2^(64 - mbits) per band, a handful of extra candidates that the exact count drops
@@ -457,44 +453,60 @@ def _lsh_candidates(st: _Structure, n: int, uw: np.ndarray, bands: int, rows: in
     mmask = np.int64((1 << int(mbits)) - 1)
     parts: list[np.ndarray] = []
     n_parts = 0
-    for band in range(bands):
-        cols = sig[band * rows:(band + 1) * rows]
-        live = np.zeros(m, dtype=bool)
-        for r in range(1, rows):
-            live |= (cols[r] // nbu) != (cols[0] // nbu)
-        idx = np.flatnonzero(live)
-        if rows == 1:
-            key = cols[0][idx].astype(np.uint64)
-        elif rows == 2:
-            key = (cols[0][idx].astype(np.uint64) << np.uint64(32)) | cols[1][idx].astype(np.uint64)
-        else:
-            key = _mix64(cols[0][idx])
-            for r in range(1, rows):
-                key = _mix64(key ^ cols[r][idx].astype(np.uint64))
-        # one plain sort of (bucket hash, member) packed into an int64; members ascend within a bucket
-        packed = (_mix64(key) >> np.uint64(64 - hbits)).astype(np.int64) << mbits
-        del key
-        packed |= np.arange(len(idx), dtype=np.int64)
-        packed.sort()
-        ks = packed >> mbits
-        member = act[idx[packed & mmask]]
-        del packed
-        starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-        sizes = np.diff(np.r_[starts, len(ks)])
-        keep = sizes >= 2
-        starts, sizes = starts[keep], sizes[keep]
-        for size in np.flatnonzero(np.bincount(sizes)) if len(sizes) else []:
-            s = starts[sizes == size]
-            iu, ju = _bucket_pairs(int(size))
-            stp = max(1, _CHUNK // len(iu))
-            for c in range(0, len(s), stp):
-                base = s[c:c + stp][:, None]
-                pa, pb = member[base + iu].ravel(), member[base + ju].ravel()
-                parts.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
-                n_parts += len(pa)
-        if n_parts > 4 * _CHUNK:  # keep the distinct keys only, to bound memory
-            parts = [_distinct(np.concatenate(parts))]
-            n_parts = len(parts[0])
+    group = _GROUP_BANDS * rows  # bins per group: the signature is built one group at a time
+    for g0 in range(0, n_bins, group):
+        nb = min(group, n_bins - g0)
+        sig = np.full(nb * m, _EMPTY, dtype=np.uint32)  # bin-major: sig[bin * m + account]
+        for c in range(0, len(st.keys), _CHUNK):
+            gk = st.gkey(slice(c, c + _CHUNK))
+            a, w = gk // nw, gk % nw
+            b = bin_w[w] - g0
+            sel = (b >= 0) & (b < nb)
+            np.minimum.at(sig, b[sel] * m + cid[a[sel]], rank_w[w[sel]])
+        sig = sig.reshape(nb, m)
+        _densify(sig)
+        for band in range(nb // rows):
+            cols = sig[band * rows:(band + 1) * rows]
+            live = cols[0] != _EMPTY  # the account has windows in this group
+            if rows > 1:
+                differ = np.zeros(m, dtype=bool)
+                for r in range(1, rows):
+                    differ |= (cols[r] // nbu) != (cols[0] // nbu)
+                live &= differ
+            idx = np.flatnonzero(live)
+            if rows == 1:
+                key = cols[0][idx].astype(np.uint64)
+            elif rows == 2:
+                key = (cols[0][idx].astype(np.uint64) << np.uint64(32)) | cols[1][idx].astype(np.uint64)
+            else:
+                key = _mix64(cols[0][idx])
+                for r in range(1, rows):
+                    key = _mix64(key ^ cols[r][idx].astype(np.uint64))
+            # one plain sort of (bucket hash, member) packed into an int64; members ascend in a bucket
+            packed = (_mix64(key) >> np.uint64(64 - hbits)).astype(np.int64) << mbits
+            del key
+            packed |= np.arange(len(idx), dtype=np.int64)
+            packed.sort()
+            ks = packed >> mbits
+            member = act[idx[packed & mmask]]
+            del packed
+            starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+            sizes = np.diff(np.r_[starts, len(ks)])
+            keep = sizes >= 2
+            starts, sizes = starts[keep], sizes[keep]
+            for size in np.flatnonzero(np.bincount(sizes)) if len(sizes) else []:
+                s = starts[sizes == size]
+                iu, ju = _bucket_pairs(int(size))
+                stp = max(1, _CHUNK // len(iu))
+                for c in range(0, len(s), stp):
+                    base = s[c:c + stp][:, None]
+                    pa, pb = member[base + iu].ravel(), member[base + ju].ravel()
+                    parts.append(np.minimum(pa, pb) * n + np.maximum(pa, pb))
+                    n_parts += len(pa)
+            if n_parts > 4 * _CHUNK:  # keep the distinct keys only, to bound memory
+                parts = [_distinct(np.concatenate(parts))]
+                n_parts = len(parts[0])
+        del sig
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return _distinct(np.concatenate(parts))

@@ -118,11 +118,13 @@ def test_exact_mode_equals_window_expansion_on_the_demo_world(demo_world):
     pd.testing.assert_frame_equal(scale, ref, check_exact=True)
 
 
-def test_scale_mode_gives_the_exact_values_of_the_pairs_it_finds():
+@pytest.mark.parametrize("bands,rows", [(64, 2), (24, 1), (200, 3)])
+def test_scale_mode_gives_the_exact_values_of_the_pairs_it_finds(bands, rows):
     acc, win, first, last, _ = _world(3)
     ref = _reference(acc, win, first, last, n_accounts=600, window_seconds=WINDOW)
     info = {}
-    got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, pair_budget=0, info=info)
+    got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, pair_budget=0, info=info,
+                         lsh_bands=bands, lsh_rows=rows)
     assert info["mode"] == "scale" and info["caller_candidates"] == 0
     assert 0 < len(got) < len(ref)
     both = got.merge(ref, on=["a", "b"], how="left", suffixes=("", "_ref"), indicator=True)
@@ -141,6 +143,20 @@ def test_scale_mode_with_all_candidates_equals_exact_mode():
     cand_b = np.concatenate([a, b[:1000], rng.integers(0, 600, 500)])
     got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, hub_cap=20, pair_budget=0,
                          candidates=(cand_a, cand_b))
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+
+
+def test_event_times_outside_their_window_are_kept_exactly():
+    # first/last far from the window start cannot be packed next to the row key: the rows are then
+    # ordered by an argsort and the times looked up, with the same result
+    acc, win, first, last, _ = _world(9)
+    first, last = first - 10**12, last + 10**11
+    ref = _reference(acc, win, first, last, n_accounts=600, window_seconds=WINDOW)
+    assert len(ref) > 50
+    pd.testing.assert_frame_equal(lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW),
+                                  ref, check_exact=True)
+    got = lockstep_pairs(acc, win, first, last, n_accounts=600, window_seconds=WINDOW, pair_budget=0,
+                         candidates=(ref["a"].to_numpy(), ref["b"].to_numpy()))
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
 
 
