@@ -971,7 +971,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
         _create_in_file_order(con, _TYPED_NAME[table], f"SELECT {cols}, _rec FROM _v_{table} "
-                                                      f"WHERE _rwhy IS NULL AND {keep[table]}")
+                              f"WHERE _rwhy IS NULL AND {keep[table]}", stream=table == "events")
         # one narrow pass for everything the reject list needs: rejected rows, and accepted rows
         # with a cleared field (few, in any sane bundle)
         cleared_any = " OR ".join(f"{_ident(c + '__why')} IS NOT NULL" for c in clears[table]) or "FALSE"
@@ -1046,28 +1046,38 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     }
 
 
-def _create_in_file_order(con, name: str, select: str) -> None:
+def _create_in_file_order(con, name: str, select: str, stream: bool) -> None:
     """Create the persistent table ``name`` from ``select`` (whose last column is ``_rec``), in ``_rec`` order.
 
-    Sorting would hold every prompt once more, so the rows are written as they stream: scan,
-    hash-join probes and filters keep the scan order under ``preserve_insertion_order``, and
-    pinning the probe side to the left keeps the plan so. One streaming check of ``_rec``
-    confirms the order; only if it fails is the table sorted. ``_rec`` is then dropped (no
-    rewrite: the other columns are shared). Uncompressed writes are several times faster.
+    Small tables are sorted. Sorting the events would hold every prompt once more, so with
+    ``stream`` they are written as they are read instead: DuckDB keeps the scan order through
+    its hash joins only on one thread, so the statement runs on one (the other passes use
+    all). One streaming check of ``_rec`` confirms the order and sorts only if it fails;
+    ``_rec`` is then dropped (no rewrite: the other columns are shared). Uncompressed writes
+    are several times faster than DuckDB's compression analysis.
     """
-    _set(con, force_compression="uncompressed", disabled_optimizers="build_side_probe_side")
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    _set(con, force_compression="uncompressed")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
-        out_of_order = con.execute(
-            f"SELECT count(*) FROM (SELECT _rec, lag(_rec) OVER () AS _prev FROM {name}) WHERE _rec <= _prev"
-        ).fetchone()[0]
-        if out_of_order:
+        if stream:
+            _set(con, threads="1")
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
+            finally:
+                _set(con, threads=str(threads))
+            out_of_order = con.execute(
+                f"SELECT count(*) FROM (SELECT _rec, lag(_rec) OVER () AS _prev FROM {name}) WHERE _rec <= _prev"
+            ).fetchone()[0]
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {select} ORDER BY _rec")
+            out_of_order = 0
+        if out_of_order:  # pragma: no cover - DuckDB keeps single-threaded scans in order
             con.execute(f"CREATE OR REPLACE TABLE _sorted_{name} AS SELECT * FROM {name} ORDER BY _rec")
             con.execute(f"DROP TABLE {name}")
             con.execute(f"ALTER TABLE _sorted_{name} RENAME TO {name}")
         con.execute(f"ALTER TABLE {name} DROP COLUMN _rec")
     finally:
-        _set(con, force_compression="auto", disabled_optimizers="")
+        _set(con, force_compression="auto")
 
 
 def _drop_intermediates(con) -> None:
