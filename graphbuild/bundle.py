@@ -455,7 +455,7 @@ def _read_parquet(con, table: str, path: Path) -> dict:
            "CAST(NULL AS VARCHAR) AS _badval"]
     sel += _column_exprs(table, mapping, types)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw}")
-    return {"format": "parquet", "parse_errors": [],
+    return {"format": "parquet", "parse_errors": [], "native": _native_columns(table, mapping, types),
             "raw_view": f"SELECT * FROM read_parquet({_lit(path.resolve())}, file_row_number=true)"}
 
 
@@ -572,10 +572,29 @@ def _native_ts_expr(col: str, sqltype: str) -> str | None:
     return None
 
 
-def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None = None) -> list[str]:
-    """For each expected column: ``c`` as VARCHAR text and, for timestamps, ``c__ts``.
+_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+              "UBIGINT", "UHUGEINT")
 
-    ``c__ts`` is the native timestamp of a Parquet column, else NULL (the text is parsed later).
+
+def _native_columns(table: str, mapping: dict, types: dict) -> set:
+    """Columns of ``table`` whose Parquet type is a native timestamp/number (ts) or integer (int)."""
+    out = set()
+    for c, kind in _KINDS[table].items():
+        t = types.get(mapping.get(c)) if types else None
+        if t is None:
+            continue
+        if kind == "ts" and _native_ts_expr("x", t) is not None:
+            out.add(c)
+        elif kind == "int" and t.upper() in _INT_TYPES:
+            out.add(c)
+    return out
+
+
+def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None = None) -> list[str]:
+    """For each expected column: ``c`` as VARCHAR text, for timestamps ``c__ts``, for integers ``c__num``.
+
+    ``c__ts`` is the native timestamp of a Parquet column, else NULL (the text is parsed later);
+    ``c__num`` is a native Parquet integer as DOUBLE (what parsing its text gives), else NULL.
     """
     out = []
     for c, kind in _KINDS[table].items():
@@ -590,6 +609,9 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
             if c in mapping and types and mapping[c] in types:
                 expr = _native_ts_expr(src, types[mapping[c]])
             out.append(f"{expr or 'CAST(NULL AS TIMESTAMP)'} AS {_ident(c + '__ts')}")
+        if kind == "int":
+            native = c in mapping and types and str(types.get(mapping[c], "")).upper() in _INT_TYPES
+            out.append(f"{f'CAST({src} AS DOUBLE)' if native else 'CAST(NULL AS DOUBLE)'} AS {_ident(c + '__num')}")
     return out
 
 
@@ -620,11 +642,13 @@ def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
 # validation
 
 
-def _normalise(con, table: str, now_lit: str, materialise: bool = True) -> list[str]:
+def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: set = frozenset()) -> list[str]:
     """Create ``_p_<table>`` (parsed values) and the view ``_n_<table>``.
 
     ``_p_<table>`` is a temporary table (parsed once) when ``materialise``, else a view
     recomputed by each pass: for events, whose copy would hold every prompt once more.
+    Columns in ``native`` (Parquet timestamps and integers) skip the text round trip: their
+    text is never blank, and it would parse back to the native value.
 
     ``_n_<table>`` has, per column ``c``: ``c__raw`` (text as read, for checked columns),
     ``c`` (normalised value, NULL when blank or bad), ``c__why`` (problem or NULL); and per row
@@ -656,6 +680,10 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True) -> list[
                      f"ELSE {_trim('s.' + ci)} = '' END AS {blank}")
             b.append(f"CASE WHEN NOT {blank} THEN {x} END AS {v}")
             cfin += [blank, v]
+        elif c in native:  # Parquet timestamp / integer: blank exactly when NULL
+            nat = _ident(c + ("__ts" if kind == "ts" else "__num"))
+            cfin.append(f"({_ident(c + '__nat')} IS NULL) AS {blank}")
+            a.append(f"s.{nat} AS {_ident(c + '__nat')}")
         else:
             a.append(f"{_trim('s.' + ci)} AS {tt}")
             cfin.append(f"({tt} IS NULL OR {tt} = '') AS {blank}")
@@ -667,6 +695,10 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True) -> list[
         if kind == "id":
             b.append(f"NULLIF({tt}, '') AS {v}")
             why = f"CASE WHEN {blank} THEN {missing} END"
+        elif kind == "ts" and c in native:
+            b.append(f"{_ident(c + '__nat')} AS {v}")
+            why = (f"CASE WHEN {blank} THEN {missing} "
+                   f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ts":
             a.append(f"s.{_ident(c + '__ts')} AS {_ident(c + '__nat')}")
             b.append(f"coalesce({_ident(c + '__nat')}, {_text_ts_expr(tt)}) AS {v}")
@@ -679,7 +711,7 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True) -> list[
             why = f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_IP)} END"
         elif kind == "int":
             d = _ident(c + "__d")
-            b.append(f"TRY_CAST({tt} AS DOUBLE) AS {d}")
+            b.append(f"{_ident(c + '__nat')} AS {d}" if c in native else f"TRY_CAST({tt} AS DOUBLE) AS {d}")
             cfin.append(f"CASE WHEN {d} >= 0 AND {d} < 9e18 AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END AS {v}")
             cfin.append(f"coalesce({d} < 0, false) AS {_ident(c + '__neg')}")
             why = (f"CASE WHEN {blank} OR {v} IS NOT NULL THEN NULL "
@@ -901,14 +933,15 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     _build_ipmap(con, [("accounts", "signup_ip"), ("events", "ip")])
     # events (by far the largest table) stay a view over the read: each pass below streams it
     # once instead of holding a parsed copy with every prompt
-    clears = {"accounts": _normalise(con, "accounts", now_lit)}
+    clears = {"accounts": _normalise(con, "accounts", now_lit, native=info["accounts"].get("native", set()))}
     # accounts: first valid row per account_id wins
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _first_accounts AS SELECT account_id, min(_rec) AS _first "
         "FROM _n_accounts WHERE _why IS NULL GROUP BY account_id"
     )
     for table in ("events", "payments", "labels"):
-        clears[table] = _normalise(con, table, now_lit, materialise=table != "events")
+        clears[table] = _normalise(con, table, now_lit, materialise=table != "events",
+                                   native=info[table].get("native", set()))
     bar.update(1)
 
     con.execute(
