@@ -72,7 +72,7 @@ FUTURE_GRACE = timedelta(days=1)
 #: reject values are cut to this many characters
 VALUE_MAX_CHARS = 200
 #: default DuckDB memory limit in bytes (capped at half the machine's memory)
-DEFAULT_MEMORY_LIMIT = 4 * 2**30
+DEFAULT_MEMORY_LIMIT = 3 * 2**30
 #: smallest memory limit accepted, in bytes
 MIN_MEMORY_LIMIT = 16 * 2**20
 _MAX_LINE = 1 << 26  # 64 MiB: long prompts must not break the CSV reader
@@ -642,13 +642,17 @@ def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
 # validation
 
 
-def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: set = frozenset()) -> list[str]:
+def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: set = frozenset(),
+               lookups: bool = True, tag: str = "") -> list[str]:
     """Create ``_p_<table>`` (parsed values) and the view ``_n_<table>``.
 
     ``_p_<table>`` is a temporary table (parsed once) when ``materialise``, else a view
     recomputed by each pass: for events, whose copy would hold every prompt once more.
     Columns in ``native`` (Parquet timestamps and integers) skip the text round trip: their
-    text is never blank, and it would parse back to the native value.
+    text is never blank, and it would parse back to the native value. Without ``lookups``
+    (views ``_p<tag>_<table>``, ``_n<tag>_<table>``) there are no joins: every account counts
+    as known and IPs that are not canonical IPv4 are kept as read, which is right only when
+    no row is rejected and no IP needs rewriting (see :func:`_load`).
 
     ``_n_<table>`` has, per column ``c``: ``c__raw`` (text as read, for checked columns),
     ``c`` (normalised value, NULL when blank or bad), ``c__why`` (problem or NULL); and per row
@@ -663,7 +667,7 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
     b = ["a.*"]                                              # B: casts, regexes, joins
     cfin = ["_rec", "_line", "_bad", "_badval", "_known"]    # C: what _p keeps
     joins = []
-    if table == "accounts":
+    if table == "accounts" or not lookups:
         b.append("TRUE AS _known")
     else:  # is the account an accepted account? (accounts are done first)
         joins.append("LEFT JOIN _first_accounts _fa ON _fa.account_id = a.account_id__t")
@@ -706,8 +710,12 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
                    f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ip":
             alias = f"_ip_{c}"
-            joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = a.{tt}")
-            b.append(f"CASE WHEN regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {tt} ELSE {alias}.norm END AS {v}")
+            if lookups:
+                joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = a.{tt}")
+                b.append(f"CASE WHEN regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {tt} "
+                         f"ELSE {alias}.norm END AS {v}")
+            else:
+                b.append(f"{tt} AS {v}")
             why = f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_IP)} END"
         elif kind == "int":
             d = _ident(c + "__d")
@@ -734,20 +742,20 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
             clears.append(c)
     kind_of = "TABLE" if materialise else "VIEW"
     con.execute(
-        f"CREATE OR REPLACE TEMP {kind_of} _p_{table} AS SELECT {', '.join(cfin)} FROM ("
+        f"CREATE OR REPLACE TEMP {kind_of} _p{tag}_{table} AS SELECT {', '.join(cfin)} FROM ("
         f"SELECT {', '.join(b)} FROM (SELECT {', '.join(a)} FROM _src_{table} s) a {' '.join(joins)})"
     )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _n0_{table} AS SELECT {', '.join(sel)} FROM _p_{table}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _n0{tag}_{table} AS SELECT {', '.join(sel)} FROM _p{tag}_{table}")
     # first problem wins: the record itself, then required columns in schema order
     col_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_lit(c)}" for c in problems)
     why_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__why')}" for c in problems)
     val_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')}" for c in problems)
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _n_{table} AS SELECT *, "
+        f"CREATE OR REPLACE TEMP VIEW _n{tag}_{table} AS SELECT *, "
         f"CASE WHEN _bad IS NOT NULL THEN '' {col_case} END AS _wcol, "
         f"CASE WHEN _bad IS NOT NULL THEN _bad {why_case} END AS _why, "
         f"CASE WHEN _bad IS NOT NULL THEN _badval {val_case} END AS _wval "
-        f"FROM _n0_{table}"
+        f"FROM _n0{tag}_{table}"
     )
     return clears
 
@@ -770,7 +778,7 @@ def _size_bytes(text: str) -> int | None:
 
 
 def default_memory_limit() -> str:
-    """DuckDB memory limit used when none is given: 4 GiB, or half the machine's memory if less.
+    """DuckDB memory limit used when none is given: 3 GiB, or half the machine's memory if less.
 
     The connection keeps it after loading, so the evidence stage that runs on
     ``Bundle.con`` stays within it too (DuckDB spills to ``temp_directory`` beyond it).
@@ -835,7 +843,7 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
         Show a tqdm progress bar on stderr.
     memory_limit : str, optional
         DuckDB memory limit for the connection, a size such as ``'4GB'`` or ``'512MiB'``
-        (at least 16 MiB); default :func:`default_memory_limit` (4 GiB, or half the machine's
+        (at least 16 MiB); default :func:`default_memory_limit` (3 GiB, or half the machine's
         memory if less). Work beyond it spills to ``temp_directory``; the connection keeps
         the limit for the later stages that use ``Bundle.con``.
     threads : int, optional
@@ -1003,18 +1011,30 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         cols = ", ".join(
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
-        _create_in_file_order(con, _TYPED_NAME[table], f"SELECT {cols}, _rec FROM _v_{table} "
-                              f"WHERE _rwhy IS NULL AND {keep[table]}", stream=table == "events")
         # one narrow pass for everything the reject list needs: rejected rows, and accepted rows
         # with a cleared field (few, in any sane bundle)
         cleared_any = " OR ".join(f"{_ident(c + '__why')} IS NOT NULL" for c in clears[table]) or "FALSE"
+        rj_cols = ", ".join(["_rec", "_line", "_rcol", "_rval", "_rwhy", "_first"]
+                            + [_ident(c + s) for c in clears[table] for s in ("__raw", "__why")])
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _rj_{table} AS SELECT *, (_rwhy IS NULL) AS _acc FROM _v_{table} "
+            f"CREATE OR REPLACE TEMP TABLE _rj_{table} AS SELECT {rj_cols}, (_rwhy IS NULL) AS _acc FROM _v_{table} "
             f"WHERE _rwhy IS NOT NULL OR (({cleared_any}) AND {keep[table]})"
         )
         read = con.execute(f"SELECT count(*) FROM _src_{table}").fetchone()[0]
-        accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
         rejected = con.execute(f"SELECT count(*) FROM _rj_{table} WHERE NOT _acc").fetchone()[0]
+        select = f"SELECT {cols}, _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
+        stream = table == "events"
+        parallel = False
+        if stream and rejected == 0 and since_dt is None and until_dt is None and not con.execute(
+                "SELECT count(*) FROM _ipmap WHERE norm IS DISTINCT FROM raw").fetchone()[0]:
+            # nothing rejected, no window and no IP to rewrite: every row is kept as read, so
+            # the lookups (joins) can go, and without joins DuckDB keeps file order on all threads
+            _normalise(con, table, now_lit, materialise=False, native=info[table].get("native", set()),
+                       lookups=False, tag="f")
+            select = f"SELECT {cols}, _rec FROM _nf_{table} WHERE _why IS NULL"
+            parallel = True
+        _create_in_file_order(con, _TYPED_NAME[table], select, stream=stream, parallel=parallel)
+        accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
         n_parse = len(info[table]["parse_errors"])
         counts[table] = {
             "rows_read": int(read) + n_parse,
@@ -1079,25 +1099,29 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     }
 
 
-def _create_in_file_order(con, name: str, select: str, stream: bool) -> None:
+def _create_in_file_order(con, name: str, select: str, stream: bool, parallel: bool = False) -> None:
     """Create the persistent table ``name`` from ``select`` (whose last column is ``_rec``), in ``_rec`` order.
 
     Small tables are sorted. Sorting the events would hold every prompt once more, so with
-    ``stream`` they are written as they are read instead: DuckDB keeps the scan order through
-    its hash joins only on one thread, so the statement runs on one (the other passes use
-    all). One streaming check of ``_rec`` confirms the order and sorts only if it fails;
-    ``_rec`` is then dropped (no rewrite: the other columns are shared). Uncompressed writes
-    are several times faster than DuckDB's compression analysis.
+    ``stream`` they are written as they are read: DuckDB keeps the scan order on all threads
+    only for plans without joins (``parallel``), and through hash joins only on one thread,
+    so such a plan runs on one (the other passes use all). One streaming check of ``_rec``
+    confirms the order, and the table is sorted only if it fails; ``_rec`` is then dropped
+    (no rewrite: the other columns are shared). Uncompressed writes are several times faster
+    than DuckDB's compression analysis.
     """
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     _set(con, force_compression="uncompressed")
     try:
-        if stream:
+        if stream and parallel:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
+        elif stream:
             _set(con, threads="1")
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
             finally:
                 _set(con, threads=str(threads))
+        if stream:
             out_of_order = con.execute(
                 f"SELECT count(*) FROM (SELECT _rec, lag(_rec) OVER () AS _prev FROM {name}) WHERE _rec <= _prev"
             ).fetchone()[0]
