@@ -620,14 +620,14 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
 
 
 def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
-    parts = [f"SELECT DISTINCT {_trim(_ident(col))} AS v FROM _src_{t}" for t, col in sources]
+    # canonical IPv4 (nearly every row) is dropped before the DISTINCT: hashing tens of
+    # millions of addresses costs far more than the regex
+    parts = [f"SELECT DISTINCT v FROM (SELECT {_trim(_ident(col))} AS v FROM _src_{t}) WHERE v <> '' "
+             f"AND NOT regexp_full_match(v, {_lit(IPV4_CANONICAL_REGEX)})" for t, col in sources]
     con.execute("CREATE OR REPLACE TEMP TABLE _ipmap (raw VARCHAR, norm VARCHAR)")
     if not parts:
         return
-    rows = con.execute(
-        f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL AND v <> '' "
-        f"AND NOT regexp_full_match(v, {_lit(IPV4_CANONICAL_REGEX)}) ORDER BY v"
-    ).fetchall()
+    rows = con.execute(f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) ORDER BY v").fetchall()
     if rows:
         raw = [r[0] for r in rows]
         df = pd.DataFrame({"raw": pd.Series(raw, dtype=object), "norm": pd.Series(normalize_ips(raw), dtype=object)})
@@ -1107,11 +1107,12 @@ def _create_in_file_order(con, name: str, select: str, stream: bool, parallel: b
     only for plans without joins (``parallel``), and through hash joins only on one thread,
     so such a plan runs on one (the other passes use all). One streaming check of ``_rec``
     confirms the order, and the table is sorted only if it fails; ``_rec`` is then dropped
-    (no rewrite: the other columns are shared). Uncompressed writes are several times faster
-    than DuckDB's compression analysis.
+    (no rewrite: the other columns are shared). Columns are written with ZSTD: as fast as
+    uncompressed writes and about six times smaller on prompt text (DuckDB's own choice,
+    analysing every method, is twice as slow).
     """
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    _set(con, force_compression="uncompressed")
+    _set(con, force_compression="zstd")
     try:
         if stream and parallel:
             con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
