@@ -612,6 +612,8 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
         if kind == "int":
             native = c in mapping and types and str(types.get(mapping[c], "")).upper() in _INT_TYPES
             out.append(f"{f'CAST({src} AS DOUBLE)' if native else 'CAST(NULL AS DOUBLE)'} AS {_ident(c + '__num')}")
+        if c in mapping and c in _native_columns(table, mapping, types):
+            out.append(f"{src} AS {_ident(c + '__orig')}")   # its text is made only for reject values
     return out
 
 
@@ -691,7 +693,12 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
         else:
             a.append(f"{_trim('s.' + ci)} AS {tt}")
             cfin.append(f"({tt} IS NULL OR {tt} = '') AS {blank}")
-        if kind in ("id", "ts", "ip", "int"):   # text as read, for reject values
+        if c in native:   # text as read, for reject values: formatted above the filters, only where needed
+            orig = _ident(c + "__orig")
+            a.append(f"s.{orig} AS {orig}")
+            cfin.append(orig)
+            sel.append(f"CAST({orig} AS VARCHAR) AS {raw}")
+        elif kind in ("id", "ts", "ip", "int"):   # text as read, for reject values
             a.append(f"s.{ci} AS {raw}")
             cfin.append(raw)
             sel.append(raw)

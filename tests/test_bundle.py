@@ -770,3 +770,24 @@ def test_out_of_order_write_is_sorted(tmp_path):
     assert [r[0] for r in con.execute("SELECT v FROM out").fetchall()] == [f"v{i}" for i in range(5000)]
     assert [r[0] for r in con.execute("DESCRIBE out").fetchall()] == ["v"]
     con.close()
+
+
+def test_native_parquet_reject_values_are_the_text_of_the_value(tmp_path):
+    pq.write_table(pa.table({
+        "account_id": ["a1", "a2"],
+        "created_at": pa.array([datetime(2026, 1, 1, 12, tzinfo=timezone.utc), datetime(1999, 12, 31, 23, tzinfo=timezone.utc)],
+                               pa.timestamp("us", tz="Europe/Paris")),
+    }), tmp_path / "accounts.parquet")
+    pq.write_table(pa.table({
+        "account_id": ["a1", "a1", "a1"],
+        "ts": pa.array([datetime(2026, 1, 2, 3), datetime(1990, 1, 2, 4), datetime(2026, 1, 2, 5)], pa.timestamp("ms")),
+        "ip": ["1.2.3.4", "1.2.3.5", "1.2.3.6"],
+        "prompt_tokens": pa.array([5, 1, -3], pa.int64()),
+    }), tmp_path / "events.parquet")
+    b = load_bundle(tmp_path, now=NOW)
+    assert [tuple(r) for r in b.rejects[["table", "line", "value", "action"]].itertuples(index=False)] == [
+        ("accounts", 2, "1999-12-31 23:00:00+00", "rejected"),
+        ("events", 2, "1990-01-02 04:00:00", "rejected"),
+        ("events", 3, "-3", "cleared"),
+    ]
+    check_invariant(b)
