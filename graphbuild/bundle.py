@@ -425,6 +425,8 @@ def _read_csv(con, table: str, path: Path) -> dict:
             f"rejects_table='{errt}', rejects_scan='_csvscan_{table}')",
             [str(path)],
         )
+    except duckdb.OutOfMemoryException:
+        raise   # load_bundle names memory_limit
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as CSV: {exc}") from exc
     sel = ["rowid AS _rec", "CAST(NULL AS BIGINT) AS _line", "CAST(NULL AS VARCHAR) AS _bad",
@@ -474,6 +476,8 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
             f"store_rejects=true, rejects_table='{errt}', rejects_scan='_jsonscan_{table}')",
             [str(path)],
         )
+    except duckdb.OutOfMemoryException:
+        raise   # load_bundle names memory_limit
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as JSON Lines: {exc}") from exc
     errs = con.execute(
@@ -904,7 +908,8 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
         try:
             result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
         except duckdb.OutOfMemoryException as exc:
-            raise BundleError(f"input bundle {path}: does not fit in memory_limit {settings['memory_limit']} "
+            limit = memory_limit if memory_limit is not None else default_memory_limit()
+            raise BundleError(f"input bundle {path}: does not fit in memory_limit {limit} "
                               f"plus the free space of temp_directory {settings['temp_directory']}: {exc}") from exc
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             # a Parquet file is read lazily, so a damaged page shows up only here
