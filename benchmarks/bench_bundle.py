@@ -93,6 +93,7 @@ def child(folder: Path, memory_limit: str | None, threads: int | None, now: str 
     cpu = time.process_time() - c0
     size = b.con.execute("SELECT database_size FROM pragma_database_size()").fetchone()[0]
     rows = sum(c["rows_read"] for c in b.counts.values())
+    # CPU seconds of all threads (on a shared machine wall time can be several times CPU / cores)
     print(json.dumps({"rows": rows, "events": b.counts["events"]["rows_read"],
                       "accepted": b.counts["events"]["rows_accepted"], "rejects": len(b.rejects),
                       "seconds": seconds, "cpu": cpu, "peak_rss_gb": _peak_rss_gb(), "db": size,
@@ -158,11 +159,11 @@ def main(argv=None) -> int:
                 print(f"converted {w.name} to {fmt} in {time.perf_counter() - t0:.1f} s")
                 cases.append((conv, w.name))
         print(f"{'bundle':<22} {'format':<8} {'rows':>12} {'events':>12} {'seconds':>8} {'rows/s':>10} "
-              f"{'peak RSS':>9} {'database':>10}")
+              f"{'CPU s':>7} {'peak RSS':>9} {'database':>10}")
         for folder, label in cases:
             r = run(folder, label, args.memory_limit, args.threads, args.now)
             print(f"{label:<22} {_fmt_of(folder):<8} {r['rows']:>12,} {r['events']:>12,} {r['seconds']:>8.1f} "
-                  f"{r['rows'] / r['seconds']:>10,.0f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
+                  f"{r['rows'] / r['seconds']:>10,.0f} {r['cpu']:>7.0f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
         print(f"memory_limit {r['memory_limit']}, threads {args.threads or 'DuckDB default'}, "
               f"{os.cpu_count()} cores, {datetime.now():%Y-%m-%d}")
     finally:
