@@ -1,9 +1,13 @@
-"""Benchmark load_bundle on a generated bundle: prints load time and events rows per second."""
+"""Benchmark load_bundle: rows, seconds, rows/s and peak RSS per bundle, each load in a fresh process."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -14,21 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
-from graphbuild.bundle import load_bundle  # noqa: E402
-
 FORMATS = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz"}
+_COPY = {
+    "csv": "(FORMAT csv, HEADER true)", "csv.gz": "(FORMAT csv, HEADER true, COMPRESSION gzip)",
+    "parquet": "(FORMAT parquet)", "jsonl": "(FORMAT json)", "jsonl.gz": "(FORMAT json, COMPRESSION gzip)",
+}
 
 
 def write_bundle(folder: Path, n_events: int, n_accounts: int, fmt: str, bad_every: int) -> None:
-    """Write accounts and events in ``fmt`` with DuckDB (no Python per row)."""
+    """Write synthetic accounts and events in ``fmt`` with DuckDB (no Python per row), planting bad rows."""
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     con.execute("SET enable_progress_bar = false")
-    ext = FORMATS[fmt]
-    opts = {
-        "csv": "(FORMAT csv, HEADER true)", "csv.gz": "(FORMAT csv, HEADER true, COMPRESSION gzip)",
-        "parquet": "(FORMAT parquet)", "jsonl": "(FORMAT json)", "jsonl.gz": "(FORMAT json, COMPRESSION gzip)",
-    }[fmt]
+    ext, opts = FORMATS[fmt], _COPY[fmt]
     con.execute(f"""
         COPY (SELECT 'acct-' || lpad(CAST(i AS VARCHAR), 7, '0') AS account_id,
                      strftime(TIMESTAMP '2026-01-01' + to_seconds(i * 37 % 2592000), '%Y-%m-%dT%H:%M:%SZ') AS created_at,
@@ -58,33 +60,112 @@ def write_bundle(folder: Path, n_events: int, n_accounts: int, fmt: str, bad_eve
     con.close()
 
 
+def to_format(world: Path, dest: Path, fmt: str) -> Path:
+    """Copy a bundle folder into ``dest`` in another format (timestamps as ISO 8601 UTC text)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")
+    for src in sorted(world.iterdir()):
+        table = src.name.split(".")[0]
+        if table not in ("accounts", "events", "payments", "labels") or not src.name.endswith(".parquet"):
+            continue
+        out = dest / (table + FORMATS[fmt])
+        if not out.exists():
+            con.execute(f"COPY (SELECT * FROM read_parquet('{src}')) TO '{out}' {_COPY[fmt]}")
+    con.close()
+    return dest
+
+
+def _peak_rss_gb() -> float:
+    with open("/proc/self/status") as fh:
+        return int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)) / 1e6
+
+
+def child(folder: Path, memory_limit: str | None, threads: int | None, now: str | None) -> None:
+    """Load one bundle in this process and print one JSON line with its numbers."""
+    from graphbuild.bundle import load_bundle
+
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    b = load_bundle(folder, now=now or datetime(2100, 1, 1), memory_limit=memory_limit, threads=threads)
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    size = b.con.execute("SELECT database_size FROM pragma_database_size()").fetchone()[0]
+    rows = sum(c["rows_read"] for c in b.counts.values())
+    # CPU seconds of all threads (on a shared machine wall time can be several times CPU / cores)
+    print(json.dumps({"rows": rows, "events": b.counts["events"]["rows_read"],
+                      "accepted": b.counts["events"]["rows_accepted"], "rejects": len(b.rejects),
+                      "seconds": seconds, "cpu": cpu, "peak_rss_gb": _peak_rss_gb(), "db": size,
+                      "memory_limit": b.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]}))
+    b.close()
+
+
+def run(folder: Path, label: str, memory_limit: str | None, threads: int | None, now: str | None) -> dict:
+    """Load ``folder`` in a fresh Python process; return its numbers."""
+    cmd = [sys.executable, __file__, "--child", str(folder)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if now:
+        cmd += ["--now", now]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    res["label"] = label
+    return res
+
+
+def _fmt_of(folder: Path) -> str:
+    names = [p.name for p in folder.iterdir() if p.name.startswith("events.")]
+    return names[0][len("events."):] if names else "?"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--events", type=int, default=5_000_000, help="events rows (default 5,000,000)")
-    ap.add_argument("--accounts", type=int, default=50_000)
-    ap.add_argument("--format", choices=sorted(FORMATS), default="csv")
+    ap.add_argument("worlds", nargs="*", type=Path, help="bundle folders to load (e.g. demo worlds)")
+    ap.add_argument("--also", choices=sorted(FORMATS), action="append", default=[],
+                    help="also load each world converted to this format (kept under --dir)")
+    ap.add_argument("--generate", action="store_true", help="load a synthetic bundle with planted bad rows instead")
+    ap.add_argument("--events", type=int, default=5_000_000, help="synthetic events rows (default 5,000,000)")
+    ap.add_argument("--accounts", type=int, default=50_000, help="synthetic accounts (default 50,000)")
+    ap.add_argument("--format", choices=sorted(FORMATS), default="csv", help="synthetic bundle format")
     ap.add_argument("--bad-every", type=int, default=10_000,
                     help="plant an unknown account, a bad timestamp and a bad IP every N rows (0: none)")
-    ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp folder, removed)")
+    ap.add_argument("--memory-limit", default=None, help="load_bundle memory_limit (default: its default)")
+    ap.add_argument("--threads", type=int, default=None, help="load_bundle threads (default: DuckDB's)")
+    ap.add_argument("--now", default=None, help="'now' for the future-timestamp check (default 2100-01-01)")
+    ap.add_argument("--dir", type=Path, default=None, help="work folder for generated bundles (default: a temp folder, removed)")
+    ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        child(args.child, args.memory_limit, args.threads, args.now)
+        return 0
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-bundle-"))
-    bundle_dir = work / "bundle"
-    bundle_dir.mkdir(parents=True, exist_ok=True)
+    cases: list[tuple[Path, str]] = []
     try:
-        t0 = time.perf_counter()
-        write_bundle(bundle_dir, args.events, args.accounts, args.format, args.bad_every)
-        t1 = time.perf_counter()
-        size = sum(p.stat().st_size for p in bundle_dir.iterdir())
-        print(f"generated {args.events:,} events ({args.format}, {size / 1e6:,.0f} MB) in {t1 - t0:.1f} s")
-        t2, c2 = time.perf_counter(), time.process_time()
-        b = load_bundle(bundle_dir, now=datetime(2026, 6, 1), database=work / "bench.duckdb")
-        t3, c3 = time.perf_counter(), time.process_time()
-        ev = b.counts["events"]
-        print(f"load_bundle: {t3 - t2:.1f} s wall, {c3 - c2:.1f} s CPU (all threads); events read {ev['rows_read']:,}, accepted {ev['rows_accepted']:,}, "
-              f"rejected {ev['rows_rejected']:,}, cleared {ev['fields_cleared']:,}")
-        print(f"throughput: {ev['rows_read'] / (t3 - t2):,.0f} event rows/s wall, "
-              f"{ev['rows_read'] / (c3 - c2):,.0f} event rows per CPU-second; rejects listed: {len(b.rejects):,}")
-        b.close()
+        if args.generate:
+            folder = work / f"synthetic-{args.events}-{args.format}"
+            folder.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            write_bundle(folder, args.events, args.accounts, args.format, args.bad_every)
+            print(f"generated {args.events:,} synthetic events ({args.format}) in {time.perf_counter() - t0:.1f} s")
+            cases.append((folder, f"synthetic {args.events:,}"))
+        for w in args.worlds:
+            cases.append((w, w.name))
+            for fmt in args.also:
+                t0 = time.perf_counter()
+                conv = to_format(w, work / f"{w.name}-{fmt.replace('.', '')}", fmt)
+                print(f"converted {w.name} to {fmt} in {time.perf_counter() - t0:.1f} s")
+                cases.append((conv, w.name))
+        print(f"{'bundle':<22} {'format':<8} {'rows':>12} {'events':>12} {'seconds':>8} {'rows/s':>10} "
+              f"{'CPU s':>7} {'peak RSS':>9} {'database':>10}")
+        for folder, label in cases:
+            r = run(folder, label, args.memory_limit, args.threads, args.now)
+            print(f"{label:<22} {_fmt_of(folder):<8} {r['rows']:>12,} {r['events']:>12,} {r['seconds']:>8.1f} "
+                  f"{r['rows'] / r['seconds']:>10,.0f} {r['cpu']:>7.0f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
+        print(f"memory_limit {r['memory_limit']}, threads {args.threads or 'DuckDB default'}, "
+              f"{os.cpu_count()} cores, {datetime.now():%Y-%m-%d}")
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -41,6 +41,8 @@ import csv
 import gzip
 import hashlib
 import io
+import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -52,11 +54,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graphbuild.errors import BundleError
+from graphbuild.errors import BundleError, ConfigError
 from graphbuild.ipaddr import IPV4_CANONICAL_REGEX, normalize_ips
 from graphbuild.schema import COLUMNS, REJECT_COLUMNS, REQUIRED_COLUMNS, REQUIRED_TABLES, TABLES
 
-__all__ = ["Bundle", "load_bundle", "file_sha256", "discover", "LABELS_TABLE", "FORMATS", "EARLIEST", "FUTURE_GRACE", "VALUE_MAX_CHARS"]
+__all__ = ["Bundle", "load_bundle", "file_sha256", "discover", "default_memory_limit", "LABELS_TABLE", "FORMATS",
+           "EARLIEST", "FUTURE_GRACE", "VALUE_MAX_CHARS", "DEFAULT_MEMORY_LIMIT", "MIN_MEMORY_LIMIT"]
 
 #: name of the typed labels table inside ``Bundle.con``; detection code never reads it
 LABELS_TABLE = "_labels_eval_only"
@@ -68,6 +71,10 @@ EARLIEST = datetime(2000, 1, 1)
 FUTURE_GRACE = timedelta(days=1)
 #: reject values are cut to this many characters
 VALUE_MAX_CHARS = 200
+#: default DuckDB memory limit in bytes (capped at half the machine's memory)
+DEFAULT_MEMORY_LIMIT = 3 * 2**30
+#: smallest memory limit accepted, in bytes
+MIN_MEMORY_LIMIT = 16 * 2**20
 _MAX_LINE = 1 << 26  # 64 MiB: long prompts must not break the CSV reader
 
 # column kind per table: "id" (required identifier, trimmed), "ts", "ip", "int", "text",
@@ -407,7 +414,7 @@ def _read_csv(con, table: str, path: Path) -> dict:
     mapping = _match_columns(table, path.name, header)
     cols = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
     comp = "gzip" if path.name.lower().endswith(".gz") else "none"
-    raw = f"_raw_{table}"
+    raw = f"_read_{table}"
     errt = f"_csverr_{table}"
     opts = (f"columns={cols}, auto_detect=false, header=true, delim=',', quote='\"', escape='\"', "
             f"ignore_errors=true, strict_mode=true, null_padding=false, max_line_size={_MAX_LINE}, "
@@ -418,6 +425,8 @@ def _read_csv(con, table: str, path: Path) -> dict:
             f"rejects_table='{errt}', rejects_scan='_csvscan_{table}')",
             [str(path)],
         )
+    except duckdb.OutOfMemoryException:
+        raise   # load_bundle names memory_limit
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as CSV: {exc}") from exc
     sel = ["rowid AS _rec", "CAST(NULL AS BIGINT) AS _line", "CAST(NULL AS VARCHAR) AS _bad",
@@ -434,20 +443,21 @@ def _read_csv(con, table: str, path: Path) -> dict:
 
 
 def _read_parquet(con, table: str, path: Path) -> dict:
-    raw = f"_raw_{table}"
+    # no copy: Parquet is columnar and cheap to re-read, so every pass scans the file itself
+    # and reads only the columns it needs (file_row_number keeps the file order)
+    raw = f"read_parquet({_lit(path.resolve())}, file_row_number=true)"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_parquet(?, file_row_number=true)",
-                    [str(path)])
+        desc = con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+        con.execute(f"SELECT count(*) FROM {raw}").fetchone()
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as Parquet: {exc}") from exc
-    desc = con.execute(f"DESCRIBE {raw}").fetchall()
     types = {r[0]: str(r[1]) for r in desc if r[0] != "file_row_number"}
     mapping = _match_columns(table, path.name, list(types))
     sel = ["file_row_number AS _rec", "file_row_number + 1 AS _line", "CAST(NULL AS VARCHAR) AS _bad",
            "CAST(NULL AS VARCHAR) AS _badval"]
     sel += _column_exprs(table, mapping, types)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} FROM {raw}")
-    return {"format": "parquet", "parse_errors": [],
+    return {"format": "parquet", "parse_errors": [], "native": _native_columns(table, mapping, types),
             "raw_view": f"SELECT * FROM read_parquet({_lit(path.resolve())}, file_row_number=true)"}
 
 
@@ -466,6 +476,8 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
             f"store_rejects=true, rejects_table='{errt}', rejects_scan='_jsonscan_{table}')",
             [str(path)],
         )
+    except duckdb.OutOfMemoryException:
+        raise   # load_bundle names memory_limit
     except duckdb.Error as exc:
         raise BundleError(f"{path.name}: cannot be read as JSON Lines: {exc}") from exc
     errs = con.execute(
@@ -482,7 +494,7 @@ def _read_jsonl(con, table: str, path: Path) -> dict:
                      f"JOIN _linemap_{table} m USING (r)")
     else:
         src_lines = f"SELECT rowid + 1 AS _line, _text FROM {lines}"
-    raw = f"_raw_{table}"
+    raw = f"_read_{table}"
     jl = f"_jl_{table}"
     # pass 1: the JSON type of each non-blank line (NULL when it is not JSON)
     con.execute(
@@ -564,10 +576,29 @@ def _native_ts_expr(col: str, sqltype: str) -> str | None:
     return None
 
 
-def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None = None) -> list[str]:
-    """For each expected column: ``c`` as VARCHAR text and, for timestamps, ``c__ts``.
+_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+              "UBIGINT", "UHUGEINT")
 
-    ``c__ts`` is the native timestamp of a Parquet column, else NULL (the text is parsed later).
+
+def _native_columns(table: str, mapping: dict, types: dict) -> set:
+    """Columns of ``table`` whose Parquet type is a native timestamp/number (ts) or integer (int)."""
+    out = set()
+    for c, kind in _KINDS[table].items():
+        t = types.get(mapping.get(c)) if types else None
+        if t is None:
+            continue
+        if kind == "ts" and _native_ts_expr("x", t) is not None:
+            out.add(c)
+        elif kind == "int" and t.upper() in _INT_TYPES:
+            out.add(c)
+    return out
+
+
+def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None = None) -> list[str]:
+    """For each expected column: ``c`` as VARCHAR text, for timestamps ``c__ts``, for integers ``c__num``.
+
+    ``c__ts`` is the native timestamp of a Parquet column, else NULL (the text is parsed later);
+    ``c__num`` is a native Parquet integer as DOUBLE (what parsing its text gives), else NULL.
     """
     out = []
     for c, kind in _KINDS[table].items():
@@ -582,6 +613,11 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
             if c in mapping and types and mapping[c] in types:
                 expr = _native_ts_expr(src, types[mapping[c]])
             out.append(f"{expr or 'CAST(NULL AS TIMESTAMP)'} AS {_ident(c + '__ts')}")
+        if kind == "int":
+            native = c in mapping and types and str(types.get(mapping[c], "")).upper() in _INT_TYPES
+            out.append(f"{f'CAST({src} AS DOUBLE)' if native else 'CAST(NULL AS DOUBLE)'} AS {_ident(c + '__num')}")
+        if c in mapping and c in _native_columns(table, mapping, types):
+            out.append(f"{src} AS {_ident(c + '__orig')}")   # its text is made only for reject values
     return out
 
 
@@ -590,14 +626,14 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
 
 
 def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
-    parts = [f"SELECT DISTINCT {_trim(_ident(col))} AS v FROM _src_{t}" for t, col in sources]
+    # canonical IPv4 (nearly every row) is dropped before the DISTINCT: hashing tens of
+    # millions of addresses costs far more than the regex
+    parts = [f"SELECT DISTINCT v FROM (SELECT {_trim(_ident(col))} AS v FROM _src_{t}) WHERE v <> '' "
+             f"AND NOT regexp_full_match(v, {_lit(IPV4_CANONICAL_REGEX)})" for t, col in sources]
     con.execute("CREATE OR REPLACE TEMP TABLE _ipmap (raw VARCHAR, norm VARCHAR)")
     if not parts:
         return
-    rows = con.execute(
-        f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL AND v <> '' "
-        f"AND NOT regexp_full_match(v, {_lit(IPV4_CANONICAL_REGEX)}) ORDER BY v"
-    ).fetchall()
+    rows = con.execute(f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) ORDER BY v").fetchall()
     if rows:
         raw = [r[0] for r in rows]
         df = pd.DataFrame({"raw": pd.Series(raw, dtype=object), "norm": pd.Series(normalize_ips(raw), dtype=object)})
@@ -612,8 +648,17 @@ def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
 # validation
 
 
-def _normalise(con, table: str, now_lit: str) -> list[str]:
-    """Create ``_p_<table>`` (parsed values, materialised once) and the view ``_n_<table>``.
+def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: set = frozenset(),
+               lookups: bool = True, tag: str = "") -> list[str]:
+    """Create ``_p_<table>`` (parsed values) and the view ``_n_<table>``.
+
+    ``_p_<table>`` is a temporary table (parsed once) when ``materialise``, else a view
+    recomputed by each pass: for events, whose copy would hold every prompt once more.
+    Columns in ``native`` (Parquet timestamps and integers) skip the text round trip: their
+    text is never blank, and it would parse back to the native value. Without ``lookups``
+    (views ``_p<tag>_<table>``, ``_n<tag>_<table>``) there are no joins: every account counts
+    as known and IPs that are not canonical IPv4 are kept as read, which is right only when
+    no row is rejected and no IP needs rewriting (see :func:`_load`).
 
     ``_n_<table>`` has, per column ``c``: ``c__raw`` (text as read, for checked columns),
     ``c`` (normalised value, NULL when blank or bad), ``c__why`` (problem or NULL); and per row
@@ -628,7 +673,7 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
     b = ["a.*"]                                              # B: casts, regexes, joins
     cfin = ["_rec", "_line", "_bad", "_badval", "_known"]    # C: what _p keeps
     joins = []
-    if table == "accounts":
+    if table == "accounts" or not lookups:
         b.append("TRUE AS _known")
     else:  # is the account an accepted account? (accounts are done first)
         joins.append("LEFT JOIN _first_accounts _fa ON _fa.account_id = a.account_id__t")
@@ -645,10 +690,19 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
                      f"ELSE {_trim('s.' + ci)} = '' END AS {blank}")
             b.append(f"CASE WHEN NOT {blank} THEN {x} END AS {v}")
             cfin += [blank, v]
+        elif c in native:  # Parquet timestamp / integer: blank exactly when NULL
+            nat = _ident(c + ("__ts" if kind == "ts" else "__num"))
+            cfin.append(f"({_ident(c + '__nat')} IS NULL) AS {blank}")
+            a.append(f"s.{nat} AS {_ident(c + '__nat')}")
         else:
             a.append(f"{_trim('s.' + ci)} AS {tt}")
             cfin.append(f"({tt} IS NULL OR {tt} = '') AS {blank}")
-        if kind in ("id", "ts", "ip", "int"):   # text as read, for reject values
+        if c in native:   # text as read, for reject values: formatted above the filters, only where needed
+            orig = _ident(c + "__orig")
+            a.append(f"s.{orig} AS {orig}")
+            cfin.append(orig)
+            sel.append(f"CAST({orig} AS VARCHAR) AS {raw}")
+        elif kind in ("id", "ts", "ip", "int"):   # text as read, for reject values
             a.append(f"s.{ci} AS {raw}")
             cfin.append(raw)
             sel.append(raw)
@@ -656,6 +710,10 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
         if kind == "id":
             b.append(f"NULLIF({tt}, '') AS {v}")
             why = f"CASE WHEN {blank} THEN {missing} END"
+        elif kind == "ts" and c in native:
+            b.append(f"{_ident(c + '__nat')} AS {v}")
+            why = (f"CASE WHEN {blank} THEN {missing} "
+                   f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ts":
             a.append(f"s.{_ident(c + '__ts')} AS {_ident(c + '__nat')}")
             b.append(f"coalesce({_ident(c + '__nat')}, {_text_ts_expr(tt)}) AS {v}")
@@ -663,12 +721,16 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
                    f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ip":
             alias = f"_ip_{c}"
-            joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = a.{tt}")
-            b.append(f"CASE WHEN regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {tt} ELSE {alias}.norm END AS {v}")
+            if lookups:
+                joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = a.{tt}")
+                b.append(f"CASE WHEN regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {tt} "
+                         f"ELSE {alias}.norm END AS {v}")
+            else:
+                b.append(f"{tt} AS {v}")
             why = f"CASE WHEN {blank} THEN {missing} WHEN {v} IS NULL THEN {_lit(R_IP)} END"
         elif kind == "int":
             d = _ident(c + "__d")
-            b.append(f"TRY_CAST({tt} AS DOUBLE) AS {d}")
+            b.append(f"{_ident(c + '__nat')} AS {d}" if c in native else f"TRY_CAST({tt} AS DOUBLE) AS {d}")
             cfin.append(f"CASE WHEN {d} >= 0 AND {d} < 9e18 AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END AS {v}")
             cfin.append(f"coalesce({d} < 0, false) AS {_ident(c + '__neg')}")
             why = (f"CASE WHEN {blank} OR {v} IS NOT NULL THEN NULL "
@@ -689,26 +751,91 @@ def _normalise(con, table: str, now_lit: str) -> list[str]:
             problems.append(c)
         elif why != "NULL":
             clears.append(c)
+    kind_of = "TABLE" if materialise else "VIEW"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _p_{table} AS SELECT {', '.join(cfin)} FROM ("
+        f"CREATE OR REPLACE TEMP {kind_of} _p{tag}_{table} AS SELECT {', '.join(cfin)} FROM ("
         f"SELECT {', '.join(b)} FROM (SELECT {', '.join(a)} FROM _src_{table} s) a {' '.join(joins)})"
     )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _n0_{table} AS SELECT {', '.join(sel)} FROM _p_{table}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _n0{tag}_{table} AS SELECT {', '.join(sel)} FROM _p{tag}_{table}")
     # first problem wins: the record itself, then required columns in schema order
     col_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_lit(c)}" for c in problems)
     why_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__why')}" for c in problems)
     val_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')}" for c in problems)
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _n_{table} AS SELECT *, "
+        f"CREATE OR REPLACE TEMP VIEW _n{tag}_{table} AS SELECT *, "
         f"CASE WHEN _bad IS NOT NULL THEN '' {col_case} END AS _wcol, "
         f"CASE WHEN _bad IS NOT NULL THEN _bad {why_case} END AS _why, "
         f"CASE WHEN _bad IS NOT NULL THEN _badval {val_case} END AS _wval "
-        f"FROM _n0_{table}"
+        f"FROM _n0{tag}_{table}"
     )
     return clears
 
 
-def load_bundle(path, *, since=None, until=None, now=None, database=None, progress=False) -> Bundle:
+def _set(con, **settings) -> None:
+    """``SET name = value`` for each setting (values as SQL string literals)."""
+    for name, value in settings.items():
+        con.execute(f"SET {name} = {_lit(value)}")
+
+
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*", re.IGNORECASE)
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def _size_bytes(text: str) -> int | None:
+    """Bytes in a size string such as ``'4GB'`` or ``'512 MiB'``, or None when it is not one."""
+    m = _SIZE_RE.fullmatch(text) if isinstance(text, str) else None
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()]) if m else None
+
+
+def default_memory_limit() -> str:
+    """DuckDB memory limit used when none is given: 3 GiB, or half the machine's memory if less.
+
+    The connection keeps it after loading, so the evidence stage that runs on
+    ``Bundle.con`` stays within it too (DuckDB spills to ``temp_directory`` beyond it).
+
+    Returns
+    -------
+    str
+        A size string, e.g. ``'4096MiB'``.
+    """
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: assume enough
+        phys = 0
+    limit = DEFAULT_MEMORY_LIMIT if phys <= 0 else min(DEFAULT_MEMORY_LIMIT, phys // 2)
+    return f"{max(limit, MIN_MEMORY_LIMIT) // 2**20}MiB"
+
+
+def _engine_settings(memory_limit, threads, temp_directory, db_path: Path) -> dict:
+    """Validate the DuckDB resource options of :func:`load_bundle`; return the settings to apply."""
+    if memory_limit is None:
+        memory_limit = default_memory_limit()
+    n = _size_bytes(memory_limit)
+    if n is None:
+        raise ConfigError(f"memory_limit {memory_limit!r}: expected a size such as '4GB', '512MB' or '2GiB' "
+                          f"(a number and one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+    if n < MIN_MEMORY_LIMIT:
+        raise ConfigError(f"memory_limit {memory_limit!r}: must be at least 16MiB")
+    out = {"memory_limit": f"{n // 2**10}KiB"}
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ConfigError(f"threads {threads!r}: expected a whole number of at least 1, or None for DuckDB's default "
+                              f"(one per core)")
+        out["threads"] = str(int(threads))
+    if temp_directory is None:
+        temp_directory = Path(str(db_path) + ".tmp")
+    elif not isinstance(temp_directory, (str, os.PathLike)) or not str(temp_directory).strip():
+        raise ConfigError(f"temp_directory {temp_directory!r}: expected a folder path")
+    temp_directory = Path(temp_directory)
+    if temp_directory.exists() and not temp_directory.is_dir():
+        raise ConfigError(f"temp_directory {str(temp_directory)!r}: exists and is not a folder")
+    out["temp_directory"] = str(temp_directory)
+    return out
+
+
+def load_bundle(path, *, since=None, until=None, now=None, database=None, progress=False,
+                memory_limit=None, threads=None, temp_directory=None) -> Bundle:
     """Read, validate and type an input bundle.
 
     Parameters
@@ -725,6 +852,16 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
         DuckDB database file to load into; default a temporary file removed with the Bundle.
     progress : bool
         Show a tqdm progress bar on stderr.
+    memory_limit : str, optional
+        DuckDB memory limit for the connection, a size such as ``'4GB'`` or ``'512MiB'``
+        (at least 16 MiB); default :func:`default_memory_limit` (3 GiB, or half the machine's
+        memory if less). Work beyond it spills to ``temp_directory``; the connection keeps
+        the limit for the later stages that use ``Bundle.con``.
+    threads : int, optional
+        DuckDB worker threads (at least 1); default DuckDB's, one per core.
+    temp_directory : str or Path, optional
+        Folder for DuckDB's spill files; default ``<database>.tmp`` beside the database
+        (inside the temporary folder removed with the Bundle when ``database`` is not given).
 
     Returns
     -------
@@ -733,7 +870,10 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
     Raises
     ------
     BundleError
-        A required table or column is missing, a table has two files, or a file is unreadable.
+        A required table or column is missing, a table has two files, a file is unreadable,
+        or the load does not fit in ``memory_limit`` plus the free space of ``temp_directory``.
+    ConfigError
+        ``memory_limit``, ``threads`` or ``temp_directory`` is not an allowed value.
     """
     from tqdm import tqdm
 
@@ -746,21 +886,34 @@ def load_bundle(path, *, since=None, until=None, now=None, database=None, progre
         raise BundleError(f"window: since ({since_dt.isoformat()}) must be before until ({until_dt.isoformat()})")
     now_lit = f"TIMESTAMP '{(now_dt + FUTURE_GRACE).isoformat(sep=' ')}'"
 
+    # validated before anything is created (the temp folder name is only a placeholder here)
+    _engine_settings(memory_limit, threads, temp_directory, Path(database or "bundle.duckdb"))
     tmpdir = None
     if database is None:
         tmpdir = Path(tempfile.mkdtemp(prefix="hydrascope-bundle-"))
         db_path = tmpdir / "bundle.duckdb"
     else:
         db_path = Path(database)
+    settings = _engine_settings(memory_limit, threads, temp_directory, db_path)
     con = duckdb.connect(str(db_path))
     try:
+        # spill folder first, then the limit: nothing may be buffered beyond it
+        _set(con, **settings)
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = true")
         try:
             con.execute("SET enable_progress_bar = false")
         except duckdb.InvalidInputException:  # Jupyter without ipywidgets refuses the setting; its bar is off there
             pass
-        result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
+        try:
+            result = _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm)
+        except duckdb.OutOfMemoryException as exc:
+            limit = memory_limit if memory_limit is not None else default_memory_limit()
+            raise BundleError(f"input bundle {path}: does not fit in memory_limit {limit} "
+                              f"plus the free space of temp_directory {settings['temp_directory']}: {exc}") from exc
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            # a Parquet file is read lazily, so a damaged page shows up only here
+            raise BundleError(f"input bundle {path}: a file cannot be read: {exc}") from exc
     except BaseException:
         con.close()
         if tmpdir is not None:
@@ -798,21 +951,17 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             info[table] = {"format": None, "parse_errors": []}
 
     _build_ipmap(con, [("accounts", "signup_ip"), ("events", "ip")])
-    clears = {"accounts": _normalise(con, "accounts", now_lit)}
+    # events (by far the largest table) stay a view over the read: each pass below streams it
+    # once instead of holding a parsed copy with every prompt
+    clears = {"accounts": _normalise(con, "accounts", now_lit, native=info["accounts"].get("native", set()))}
     # accounts: first valid row per account_id wins
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _first_accounts AS SELECT account_id, min(_rec) AS _first "
         "FROM _n_accounts WHERE _why IS NULL GROUP BY account_id"
     )
     for table in ("events", "payments", "labels"):
-        clears[table] = _normalise(con, table, now_lit)
-    # everything needed is in _p_<table> now: free the materialised reads and leave views that
-    # re-read the files, for anyone who wants the unknown columns
-    for table in present:
-        con.execute(f"DROP VIEW IF EXISTS temp._src_{table}")
-        con.execute(f"DROP TABLE IF EXISTS temp._raw_{table}")
-        con.execute(f"DROP TABLE IF EXISTS temp._lines_{table}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_{table} AS {info[table]['raw_view']}")
+        clears[table] = _normalise(con, table, now_lit, materialise=table != "events",
+                                   native=info[table].get("native", set()))
     bar.update(1)
 
     con.execute(
@@ -857,8 +1006,11 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     if until_dt is not None:
         acc_in += f" AND created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
     if since_dt is not None:
+        # one pass over the events for the accounts active in the window
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _active_accounts AS SELECT DISTINCT account_id FROM _v_events "
+                    f"WHERE _rwhy IS NULL AND {ev_in}")
         acc_in += (f" AND (created_at >= TIMESTAMP '{since_dt.isoformat(sep=' ')}' OR account_id IN "
-                   f"(SELECT account_id FROM _v_events WHERE _rwhy IS NULL AND {ev_in}))")
+                   f"(SELECT account_id FROM _active_accounts))")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _keep_accounts AS SELECT account_id FROM _v_accounts WHERE _rwhy IS NULL AND {acc_in}")
     keep = {
         "accounts": acc_in,
@@ -866,26 +1018,39 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         "payments": "account_id IN (SELECT account_id FROM _keep_accounts)",
         "labels": "account_id IN (SELECT account_id FROM _keep_accounts)",
     }
+    if since_dt is None and until_dt is None:
+        # no window: the kept accounts are the accepted ones, and a row with no reject reason
+        # has an accepted account, so the look-up (a hash probe per row) adds nothing
+        keep = {t: "TRUE" for t in keep}
     counts = {}
     for table in TABLES:
         cols = ", ".join(
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
-        # persistent (visible to con.cursor() too); uncompressed writes are several times faster
-        con.execute("SET force_compression = 'uncompressed'")
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {_TYPED_NAME[table]} AS SELECT {cols} FROM _v_{table} "
-                f"WHERE _rwhy IS NULL AND {keep[table]} ORDER BY _rec"
-            )
-        finally:
-            con.execute("SET force_compression = 'auto'")
-        accepted_recs = f"SELECT _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _acc_{table} AS {accepted_recs}")
-        read, rejected, accepted = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE _rwhy IS NOT NULL), "
-            f"(SELECT count(*) FROM _acc_{table}) FROM _v_{table}"
-        ).fetchone()
+        # one narrow pass for everything the reject list needs: rejected rows, and accepted rows
+        # with a cleared field (few, in any sane bundle)
+        cleared_any = " OR ".join(f"{_ident(c + '__why')} IS NOT NULL" for c in clears[table]) or "FALSE"
+        rj_cols = ", ".join(["_rec", "_line", "_rcol", "_rval", "_rwhy", "_first"]
+                            + [_ident(c + s) for c in clears[table] for s in ("__raw", "__why")])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _rj_{table} AS SELECT {rj_cols}, (_rwhy IS NULL) AS _acc FROM _v_{table} "
+            f"WHERE _rwhy IS NOT NULL OR (({cleared_any}) AND {keep[table]})"
+        )
+        read = con.execute(f"SELECT count(*) FROM _src_{table}").fetchone()[0]
+        rejected = con.execute(f"SELECT count(*) FROM _rj_{table} WHERE NOT _acc").fetchone()[0]
+        select = f"SELECT {cols}, _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
+        stream = table == "events"
+        parallel = False
+        if stream and rejected == 0 and since_dt is None and until_dt is None and not con.execute(
+                "SELECT count(*) FROM _ipmap WHERE norm IS DISTINCT FROM raw").fetchone()[0]:
+            # nothing rejected, no window and no IP to rewrite: every row is kept as read, so
+            # the lookups (joins) can go, and without joins DuckDB keeps file order on all threads
+            _normalise(con, table, now_lit, materialise=False, native=info[table].get("native", set()),
+                       lookups=False, tag="f")
+            select = f"SELECT {cols}, _rec FROM _nf_{table} WHERE _why IS NULL"
+            parallel = True
+        _create_in_file_order(con, _TYPED_NAME[table], select, stream=stream, parallel=parallel)
+        accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
         n_parse = len(info[table]["parse_errors"])
         counts[table] = {
             "rows_read": int(read) + n_parse,
@@ -904,13 +1069,13 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             f"_first AS ref_rec, "
             + (f"(SELECT _line FROM _p_{table} x WHERE x._rec = v._first) AS ref_line "
                if table in ("accounts", "labels") else "CAST(NULL AS BIGINT) AS ref_line ")
-            + f"FROM _v_{table} v WHERE _rwhy IS NOT NULL"
+            + f"FROM _rj_{table} v WHERE NOT _acc"
         ]
         for c in clears[table]:
             parts.append(
                 f"SELECT _rec, _line, {_lit(c)} AS col, {_ident(c + '__raw')} AS value, {_ident(c + '__why')} AS reason, "
-                f"'cleared' AS action, NULL AS ref_rec, NULL AS ref_line FROM _v_{table} "
-                f"WHERE {_ident(c + '__why')} IS NOT NULL AND _rec IN (SELECT _rec FROM _acc_{table})"
+                f"'cleared' AS action, NULL AS ref_rec, NULL AS ref_line FROM _rj_{table} "
+                f"WHERE {_ident(c + '__why')} IS NOT NULL AND _acc"
             )
         df = con.execute(" UNION ALL ".join(parts)).df()
         counts[table]["fields_cleared"] = int((df["action"] == "cleared").sum()) if len(df) else 0
@@ -934,6 +1099,9 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         df.insert(1, "file", files[table].name)
         frames.append(df)
     _drop_intermediates(con)
+    # leave views that re-read the files, for anyone who wants the unknown columns
+    for table in present:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_{table} AS {info[table]['raw_view']}")
     bar.update(1)
     bar.close()
     rejects = _finish_rejects(frames)
@@ -945,6 +1113,45 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         "has_payments": "payments" in files,
         "has_labels": "labels" in files,
     }
+
+
+def _create_in_file_order(con, name: str, select: str, stream: bool, parallel: bool = False) -> None:
+    """Create the persistent table ``name`` from ``select`` (whose last column is ``_rec``), in ``_rec`` order.
+
+    Small tables are sorted. Sorting the events would hold every prompt once more, so with
+    ``stream`` they are written as they are read: DuckDB keeps the scan order on all threads
+    only for plans without joins (``parallel``), and through hash joins only on one thread,
+    so such a plan runs on one (the other passes use all). One streaming check of ``_rec``
+    confirms the order, and the table is sorted only if it fails; ``_rec`` is then dropped
+    (no rewrite: the other columns are shared). Columns are written with ZSTD: as fast as
+    uncompressed writes and about six times smaller on prompt text (DuckDB's own choice,
+    analysing every method, is twice as slow).
+    """
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    _set(con, force_compression="zstd")
+    try:
+        if stream and parallel:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
+        elif stream:
+            _set(con, threads="1")
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
+            finally:
+                _set(con, threads=str(threads))
+        if stream:
+            out_of_order = con.execute(
+                f"SELECT count(*) FROM (SELECT _rec, lag(_rec) OVER () AS _prev FROM {name}) WHERE _rec <= _prev"
+            ).fetchone()[0]
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS {select} ORDER BY _rec")
+            out_of_order = 0
+        if out_of_order:  # pragma: no cover - DuckDB keeps single-threaded scans in order
+            con.execute(f"CREATE OR REPLACE TABLE _sorted_{name} AS SELECT * FROM {name} ORDER BY _rec")
+            con.execute(f"DROP TABLE {name}")
+            con.execute(f"ALTER TABLE _sorted_{name} RENAME TO {name}")
+        con.execute(f"ALTER TABLE {name} DROP COLUMN _rec")
+    finally:
+        _set(con, force_compression="auto")
 
 
 def _drop_intermediates(con) -> None:

@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from graphbuild.bundle import LABELS_TABLE, Bundle, load_bundle
-from graphbuild.errors import BundleError
+from graphbuild.bundle import (DEFAULT_MEMORY_LIMIT, LABELS_TABLE, MIN_MEMORY_LIMIT, Bundle, default_memory_limit,
+                               load_bundle)
+from graphbuild.errors import BundleError, ConfigError
 from graphbuild.ipaddr import normalize_ip
-from graphbuild.schema import REJECT_COLUMNS, TABLES
+from graphbuild.schema import COLUMNS, REJECT_COLUMNS, TABLES
 
 NOW = datetime(2026, 6, 1)
 FORMATS = ["csv", "csv.gz", "parquet", "jsonl", "jsonl.gz"]
@@ -636,3 +637,167 @@ def test_csv_bom_and_a_header_spanning_two_lines(tmp_path):
     b = load_bundle(tmp_path, now=NOW)
     assert rejects_list(b) == [("accounts", 4, "created_at", "unparsable timestamp", "rejected")]
     assert b.con.execute("SELECT account_id FROM accounts").fetchall() == [("a1",)]
+
+
+# --- memory and scale options -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"memory_limit": "lots"}, "memory_limit 'lots'"),
+    ({"memory_limit": "4"}, "memory_limit '4'"),
+    ({"memory_limit": "4 XB"}, "memory_limit '4 XB'"),
+    ({"memory_limit": 4_000_000_000}, "memory_limit 4000000000"),
+    ({"memory_limit": "1MB"}, "at least 16MiB"),
+    ({"threads": 0}, "threads 0"),
+    ({"threads": -2}, "threads -2"),
+    ({"threads": 1.5}, "threads 1.5"),
+    ({"threads": "2"}, "threads '2'"),
+    ({"threads": True}, "threads True"),
+    ({"temp_directory": ""}, "temp_directory ''"),
+    ({"temp_directory": 7}, "temp_directory 7"),
+])
+def test_engine_options_are_validated(tmp_path, kwargs, needle):
+    write_clean(tmp_path / "b", "csv")
+    with pytest.raises(ConfigError) as err:
+        load_bundle(tmp_path / "b", now=NOW, **kwargs)
+    assert needle in str(err.value)
+    assert not list(tmp_path.glob("hydrascope-bundle-*"))
+
+
+def test_temp_directory_that_is_a_file_is_refused(tmp_path):
+    write_clean(tmp_path / "b", "csv")
+    (tmp_path / "spill").write_text("x")
+    with pytest.raises(ConfigError, match="exists and is not a folder"):
+        load_bundle(tmp_path / "b", now=NOW, temp_directory=tmp_path / "spill")
+
+
+def test_default_memory_limit_is_bounded():
+    text = default_memory_limit()
+    assert text.endswith("MiB")
+    assert MIN_MEMORY_LIMIT <= int(text[:-3]) * 2**20 <= DEFAULT_MEMORY_LIMIT
+
+
+def test_engine_options_are_applied_and_kept_on_the_connection(tmp_path):
+    write_clean(tmp_path / "b", "parquet")
+    spill = tmp_path / "spill"
+    b = load_bundle(tmp_path / "b", now=NOW, memory_limit="512MiB", threads=1, temp_directory=spill)
+    setting = lambda name: b.con.execute(f"SELECT current_setting('{name}')").fetchone()[0]  # noqa: E731
+    assert setting("memory_limit") in ("512.0 MiB", "512.0MiB")
+    assert setting("threads") == 1
+    assert setting("temp_directory") == str(spill)
+    assert setting("preserve_insertion_order") is True
+    assert setting("disabled_optimizers") == ""
+    b.close()
+    d = load_bundle(tmp_path / "b", now=NOW)   # defaults: DuckDB's threads, spill folder beside the temp database
+    assert d.con.execute("SELECT current_setting('temp_directory')").fetchone()[0].endswith("bundle.duckdb.tmp")
+    d.close()
+
+
+def write_big(folder: Path, fmt: str, n_events: int, bad: bool) -> None:
+    """A bundle with long prompts (tens of MB), written by DuckDB; ``bad`` plants rejects and IPv6 to rewrite."""
+    import duckdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    opts = "(FORMAT parquet, ROW_GROUP_SIZE 20000)" if fmt == "parquet" else "(FORMAT csv, HEADER true)"
+    ext = ".parquet" if fmt == "parquet" else ".csv"
+    con.execute(f"""COPY (SELECT 'acct-' || i AS account_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS created_at,
+                          'org' || (i % 7) AS org_id FROM range(2000) t(i)) TO '{folder / ('accounts' + ext)}' {opts}""")
+    ghost = "CASE WHEN i % 997 = 5 THEN 'ghost' ELSE 'acct-' || (i * 7919 % 2000) END" if bad else "'acct-' || (i * 7919 % 2000)"
+    ip = ("CASE WHEN i % 50 = 0 THEN '2001:DB8::' || printf('%X', i % 300) ELSE '10.0.' || (i % 256) || '.' || (i // 256 % 256) END"
+          if bad else "'10.0.' || (i % 256) || '.' || (i // 256 % 256)")
+    con.execute(f"""COPY (SELECT {ghost} AS account_id,
+                          TIMESTAMPTZ '2026-02-01 00:00:00+00' + to_seconds(i) AS ts, {ip} AS ip,
+                          'prompt ' || i || ' ' || repeat(chr(CAST(97 + i % 26 AS INTEGER)), CAST(200 + i % 300 AS INTEGER)) AS prompt,
+                          CASE WHEN i % 1001 = 3 THEN -1 ELSE i % 900 END AS prompt_tokens
+                   FROM range({n_events}) t(i)) TO '{folder / ('events' + ext)}' {opts}""")
+    con.close()
+
+
+def typed_fingerprint(b: Bundle) -> dict:
+    """Row count and an order-sensitive hash of every typed table, plus counts and rejects."""
+    out = {"counts": b.counts, "rejects": b.rejects.to_csv(index=False)}
+    for t in TABLES:
+        typed = LABELS_TABLE if t == "labels" else t
+        cols = ", ".join(f'"{c}"' for c in COLUMNS[t])
+        out[typed] = b.con.execute(f"SELECT count(*), sum(hash(rowid, {cols})::HUGEINT) FROM {typed}").fetchone()
+    return out
+
+
+@pytest.mark.parametrize("fmt, bad, window", [
+    ("parquet", False, False),   # the join-free, all-threads events pass
+    ("parquet", True, False),    # rejects and IPs to rewrite: the single-thread pass through the joins
+    ("parquet", False, True),    # a window
+    ("csv", True, False),
+])
+def test_tiny_memory_limit_spills_and_loads_identically(tmp_path, fmt, bad, window):
+    """A memory limit far below the data (it spills to temp_directory) gives the same tables, rejects and counts."""
+    write_big(tmp_path / "b", fmt, 150_000, bad)
+    win = {"since": "2026-02-01T06:00:00", "until": "2026-02-02T12:00:00"} if window else {}
+    ref = load_bundle(tmp_path / "b", now=NOW, threads=2, **win)
+    # the CSV reader holds two 128 MiB buffers per thread (lines up to 64 MiB), so CSV gets more
+    limit = "64MB" if fmt == "parquet" else "600MB"
+    small = load_bundle(tmp_path / "b", now=NOW, memory_limit=limit, threads=2, temp_directory=tmp_path / "spill", **win)
+    try:
+        assert typed_fingerprint(small) == typed_fingerprint(ref)
+        # file order: events come out exactly as a plain ordered read of the file gives them
+        n = ref.counts["events"]["rows_accepted"]
+        assert n > 50_000
+        expect = ref.con.execute(
+            "SELECT min(ts), max(ts), count(*) FROM events").fetchone()
+        assert expect[2] == n
+        out_of_order = ref.con.execute(
+            "SELECT count(*) FROM (SELECT ts, lag(ts) OVER () AS p FROM events) WHERE ts < p").fetchone()[0]
+        assert out_of_order == 0          # the planted events are in time order in the file
+        if bad:
+            reasons = set(ref.rejects["reason"])
+            assert {"account_id not in accounts", "negative token count"} <= reasons
+            assert ref.con.execute("SELECT count(*) FROM events WHERE ip LIKE '2001:db8::%'").fetchone()[0] > 0
+        if window:
+            assert ref.counts["events"]["outside_window"] > 0
+    finally:
+        ref.close()
+        small.close()
+
+
+def test_out_of_order_write_is_sorted(tmp_path):
+    import duckdb
+
+    from graphbuild.bundle import _create_in_file_order
+
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    con.execute("SET threads = 1")
+    con.execute("CREATE TEMP TABLE src AS SELECT 'v' || i AS v, i AS _rec FROM range(5000) t(i) ORDER BY i DESC")
+    _create_in_file_order(con, "out", "SELECT v, _rec FROM src", stream=True)
+    assert [r[0] for r in con.execute("SELECT v FROM out").fetchall()] == [f"v{i}" for i in range(5000)]
+    assert [r[0] for r in con.execute("DESCRIBE out").fetchall()] == ["v"]
+    con.close()
+
+
+def test_native_parquet_reject_values_are_the_text_of_the_value(tmp_path):
+    pq.write_table(pa.table({
+        "account_id": ["a1", "a2"],
+        "created_at": pa.array([datetime(2026, 1, 1, 12, tzinfo=timezone.utc), datetime(1999, 12, 31, 23, tzinfo=timezone.utc)],
+                               pa.timestamp("us", tz="Europe/Paris")),
+    }), tmp_path / "accounts.parquet")
+    pq.write_table(pa.table({
+        "account_id": ["a1", "a1", "a1"],
+        "ts": pa.array([datetime(2026, 1, 2, 3), datetime(1990, 1, 2, 4), datetime(2026, 1, 2, 5)], pa.timestamp("ms")),
+        "ip": ["1.2.3.4", "1.2.3.5", "1.2.3.6"],
+        "prompt_tokens": pa.array([5, 1, -3], pa.int64()),
+    }), tmp_path / "events.parquet")
+    b = load_bundle(tmp_path, now=NOW)
+    assert [tuple(r) for r in b.rejects[["table", "line", "value", "action"]].itertuples(index=False)] == [
+        ("accounts", 2, "1999-12-31 23:00:00+00", "rejected"),
+        ("events", 2, "1990-01-02 04:00:00", "rejected"),
+        ("events", 3, "-3", "cleared"),
+    ]
+    check_invariant(b)
+
+
+def test_memory_limit_too_small_for_the_csv_reader_is_a_clear_error(tmp_path):
+    write_big(tmp_path / "b", "csv", 150_000, False)
+    with pytest.raises(BundleError, match="does not fit in memory_limit 32MiB"):
+        load_bundle(tmp_path / "b", now=NOW, memory_limit="32MiB", threads=2)
+    assert not list(tmp_path.glob("b/*.tmp"))
