@@ -240,25 +240,56 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     ew = int(edge_words)
     st = _Steps(stats)
 
-    # -- 1. distinct prompts long enough to be fingerprinted ----------------------------------
-    st.start("distinct prompts")
+    # -- 1. one pass over the events: each account's use of each distinct prompt --------------
+    st.start("events pass")
+    base_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND "
+                             "(database_name = 'temp' OR database_name = current_database())").fetchone()[0] > 0
+    # the row number of an event carrying the prompt lets step 2 fetch each text once, with no
+    # hash table of texts; a view (no rowid) falls back to grouping the texts
+    row = "min(rowid)" if base_table else "NULL::BIGINT"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pt_all AS
-        SELECT hash(prompt) AS pid, prompt FROM (SELECT prompt FROM events WHERE prompt IS NOT NULL GROUP BY prompt)
-        -- masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
-        -- skip the regexes
-        WHERE length(prompt) - length(replace(replace(prompt, ' ', ''), chr(10), '')) >= {2 * ew - 1}
-          AND length(trim(prompt)) > 0
+        CREATE OR REPLACE TEMP TABLE _pt_ap AS
+        SELECT account_id, hash(prompt) AS pid, count(*) AS n, min(ts) AS first, max(ts) AS last, {row} AS r
+        FROM events WHERE prompt IS NOT NULL GROUP BY account_id, pid
     """)
+    st.count(con, "account_prompt_pairs", "SELECT count(*) FROM _pt_ap")
+
+    # -- 2. distinct prompts long enough to be fingerprinted ----------------------------------
+    st.start("distinct prompts")
+    # masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
+    # skip the regexes (counted on a prefix first: most long prompts pass there)
+    def n_space(x):
+        return f"strlen({x}) - strlen(replace(replace({x}, ' ', ''), chr(10), ''))"
+    # (written to involve n, so that the optimiser does not push it down to every event)
+    long_enough = (f"CASE WHEN n > 0 THEN ({n_space('left(prompt, 160)')} >= {2 * ew - 1} "
+                   f"OR {n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
+    if base_table:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _pt_all AS
+            SELECT pid, n, prompt FROM (
+                SELECT p.pid, p.n, e.prompt FROM events e
+                JOIN (SELECT pid, sum(n) AS n, min(r) AS r FROM _pt_ap GROUP BY pid) p ON e.rowid = p.r
+            ) WHERE {long_enough}
+        """)
+    else:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _pt_all AS
+            SELECT pid, n, prompt FROM (
+                SELECT t.pid, p.n, t.prompt FROM (
+                    SELECT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL GROUP BY prompt
+                ) t JOIN (SELECT pid, sum(n) AS n FROM _pt_ap GROUP BY pid) p USING (pid)
+            ) WHERE {long_enough}
+        """)
+    st.count(con, "prompts_distinct", "SELECT count(DISTINCT pid) FROM _pt_ap")
     st.count(con, "prompts_eligible", "SELECT count(*) FROM _pt_all")
 
     # -- 2. skeletons ---------------------------------------------------------------------------
     st.start("skeletons")
     steps = _skeleton_steps("prompt")
-    sql = f"SELECT pid, prompt, {steps[0]} AS x FROM _pt_all"
+    sql = f"SELECT pid, n, prompt, {steps[0]} AS x FROM _pt_all"
     for s in steps[1:]:
-        sql = f"SELECT pid, prompt, {s} AS x FROM ({sql})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _pt_ps AS SELECT pid, prompt, x AS skeleton FROM ({sql})")
+        sql = f"SELECT pid, n, prompt, {s} AS x FROM ({sql})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pt_ps AS SELECT pid, n, prompt, x AS skeleton FROM ({sql})")
     con.execute("DROP TABLE IF EXISTS _pt_all")
     st.count(con, "skeletons_distinct", "SELECT count(DISTINCT skeleton) FROM _pt_ps")
 
@@ -276,7 +307,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     st.count(con, "shingles", "SELECT sum(length(skeleton) - length(replace(skeleton, ' ', ''))) FROM _pt_skel")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _pt_prompt AS
-        SELECT p.pid, p.prompt, s.sid FROM _pt_ps p JOIN _pt_skel s USING (skeleton)
+        SELECT p.pid, p.n, p.prompt, s.sid FROM _pt_ps p JOIN _pt_skel s USING (skeleton)
     """)
     con.execute("DROP TABLE IF EXISTS _pt_ps")
 
@@ -350,25 +381,34 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         con.execute("CREATE TEMP " + view.format(""))
     st.count(con, "templates", "SELECT count(*) FROM _pt_tid")
 
-    # -- 6. each account's uses: events keyed by hash(prompt), joined on integers --------------
+    # -- 6. each account's uses, on integer keys --------------------------------------------------
     st.start("uses")
+    # a template is something an account *reuses*: two different prompts with the same opening
+    # or closing, or the same near-duplicate text sent at least twice. Only templates that could
+    # be reused by someone (two prompts, or a group sent twice in all) take part in the join.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_use AS
+        WITH pt AS (SELECT p.pid, p.n, st.tid FROM _pt_prompt p JOIN _pt_st st USING (sid)),
+        ok AS (SELECT pt.tid FROM pt JOIN _pt_tid t USING (tid) GROUP BY pt.tid, t.is_group
+               HAVING count(*) >= 2 OR (t.is_group AND sum(pt.n) >= 2))
+        SELECT pid, tid FROM pt SEMI JOIN ok USING (tid)
+    """)
+    st.count(con, "prompt_template_pairs_joined", "SELECT count(*) FROM _pt_use")
     uses = con.execute("""
-        WITH pt AS (SELECT p.pid, st.tid FROM _pt_prompt p JOIN _pt_st st USING (sid)),
-        agg AS (
-            SELECT e.account_id, pt.tid, count(*) AS n_events, min(e.ts) AS first, max(e.ts) AS last,
-                   min(e.pid) AS p0, max(e.pid) AS p1
-            FROM (SELECT account_id, ts, hash(prompt) AS pid FROM events WHERE prompt IS NOT NULL) e
-            JOIN pt USING (pid)
-            GROUP BY e.account_id, pt.tid
+        WITH agg AS (
+            SELECT a.account_id, u.tid, sum(a.n) AS n_events, min(a.first) AS first, max(a.last) AS last,
+                   count(*) AS n_prompts
+            FROM _pt_ap a JOIN _pt_use u USING (pid)
+            GROUP BY a.account_id, u.tid
         )
-        -- a template is something an account *reuses*: two different prompts with the same
-        -- opening or closing, or the same near-duplicate text sent at least twice
         SELECT a.account_id, 'template' AS kind, t.template_id AS identifier, a.n_events,
                epoch(a.first)::BIGINT AS first, epoch(a.last)::BIGINT AS last
         FROM agg a JOIN _pt_tid t USING (tid)
-        WHERE a.p0 <> a.p1 OR (a.n_events >= 2 AND t.is_group)
+        WHERE a.n_prompts >= 2 OR (a.n_events >= 2 AND t.is_group)
         ORDER BY a.account_id, identifier
     """).df()
+    con.execute("DROP TABLE IF EXISTS _pt_use")
+    con.execute("DROP TABLE IF EXISTS _pt_ap")
     st.start("template table")
     templates = con.execute("""
         SELECT t.template_id, t.canonical AS skeleton, count(*) AS n_prompts_distinct
