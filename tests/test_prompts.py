@@ -330,3 +330,22 @@ def test_template_examples_filters_and_validates():
     assert list(one["template_id"]) == [ex["template_id"].iloc[0]] and len(one["examples"].iloc[0]) <= 2
     with pytest.raises(ValueError, match="k must be at least 1"):
         P.template_examples(con, k=0)
+
+
+def test_events_as_a_view_gives_the_same_results():
+    """Without a rowid (events is a view) the texts are found by grouping them instead."""
+    wrap = ("please solve the following problem and think step by step showing every single "
+            "intermediate step of your reasoning: {} then end with final answer and nothing else")
+    prompts = [wrap.format(p) for p in ("what is two plus two", "how many legs do three spiders have",
+                                        "what is two plus two")] + ["a short one", None]
+    accounts = ["a0", "a0", "a1", "a1", "a2"]
+    table = _events_con(prompts, accounts)
+    want = P.prompt_templates(table, **PARAMS)
+    view = _events_con(prompts, accounts)
+    view.execute("ALTER TABLE events RENAME TO events_t")
+    view.execute("CREATE VIEW events AS SELECT * FROM events_t")
+    got = P.prompt_templates(view, **PARAMS)
+    assert len(want[0]) >= 2
+    for g, w in zip(got, want):
+        pd.testing.assert_frame_equal(g, w)
+    pd.testing.assert_frame_equal(_table(view), _table(table))

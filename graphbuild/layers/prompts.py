@@ -88,6 +88,14 @@ def _skeleton_steps(column: str) -> list[str]:
     ]
 
 
+def _n_space(x: str, chars: str = " \n") -> str:
+    """SQL: how many of ``chars`` (single-byte) the text ``x`` holds."""
+    y = x
+    for c in chars:
+        y = f"replace({y}, chr({ord(c)}), '')"
+    return f"(strlen({x}) - strlen({y}))"
+
+
 def _densify(sig: np.ndarray, empty: int) -> np.ndarray:
     """Fill empty one-permutation bins from the next non-empty bin to the right, circularly.
 
@@ -258,11 +266,9 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     st.start("distinct prompts")
     # masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
     # skip the regexes (counted on a prefix first: most long prompts pass there)
-    def n_space(x):
-        return f"strlen({x}) - strlen(replace(replace({x}, ' ', ''), chr(10), ''))"
     # (written to involve n, so that the optimiser does not push it down to every event)
-    long_enough = (f"CASE WHEN n > 0 THEN ({n_space('left(prompt, 160)')} >= {2 * ew - 1} "
-                   f"OR {n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
+    long_enough = (f"CASE WHEN n > 0 THEN ({_n_space('left(prompt, 160)')} >= {2 * ew - 1} "
+                   f"OR {_n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
     if base_table:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _pt_all AS
@@ -294,22 +300,37 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     st.count(con, "skeletons_distinct", "SELECT count(DISTINCT skeleton) FROM _pt_ps")
 
     st.start("distinct skeletons")
-    # numbered in a fixed order; by hash first: skeletons share long wrapper prefixes, which
-    # makes a plain string sort slow. Words = spaces + 1 (string_split(skeleton, ' ') lengths).
+    # numbered in a fixed order: by hash(skeleton), then the text (skeletons share long wrapper
+    # prefixes, which makes a plain string sort slow). While no two distinct skeletons share a
+    # hash (checked), the hash alone is that order and the key prompts are joined on.
+    # Words = spaces + 1 (the lengths of string_split(skeleton, ' ')).
+    words_ok = (f"({_n_space('left(skeleton, 120)', ' ')} >= {2 * ew - 1} "
+                f"OR {_n_space('skeleton', ' ')} >= {2 * ew - 1})")
+    con.execute("CREATE OR REPLACE TEMP TABLE _pt_ps2 AS SELECT pid, n, prompt, skeleton, hash(skeleton) AS sh FROM _pt_ps")
+    con.execute("DROP TABLE IF EXISTS _pt_ps")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
+        SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps2 GROUP BY sh
+    """)
+    clash = con.execute("SELECT count(*) FROM _pt_sk0 WHERE clash").fetchone()[0] > 0
+    if clash:
+        con.execute("""CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
+                       SELECT hash(skeleton) AS sh, skeleton FROM (SELECT DISTINCT skeleton FROM _pt_ps2)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_skel AS
-        SELECT (row_number() OVER (ORDER BY hash(skeleton), skeleton) - 1)::INTEGER AS sid, skeleton
-        FROM (SELECT DISTINCT skeleton FROM _pt_ps)
-        WHERE length(skeleton) - length(replace(skeleton, ' ', '')) >= {2 * ew - 1}
+        SELECT (row_number() OVER (ORDER BY sh, skeleton) - 1)::INTEGER AS sid, sh, skeleton
+        FROM _pt_sk0 WHERE {words_ok}
     """)
+    con.execute("DROP TABLE IF EXISTS _pt_sk0")
     n = con.execute("SELECT count(*) FROM _pt_skel").fetchone()[0]
     st.count(con, "skeletons_eligible", "SELECT count(*) FROM _pt_skel")
-    st.count(con, "shingles", "SELECT sum(length(skeleton) - length(replace(skeleton, ' ', ''))) FROM _pt_skel")
-    con.execute("""
+    st.count(con, "shingles", "SELECT sum(strlen(skeleton) - strlen(replace(skeleton, ' ', ''))) FROM _pt_skel")
+    key = "skeleton" if clash else "sh"
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_prompt AS
-        SELECT p.pid, p.n, p.prompt, s.sid FROM _pt_ps p JOIN _pt_skel s USING (skeleton)
+        SELECT p.pid, p.n, p.prompt, s.sid FROM _pt_ps2 p JOIN _pt_skel s USING ({key})
     """)
-    con.execute("DROP TABLE IF EXISTS _pt_ps")
+    con.execute("DROP TABLE IF EXISTS _pt_ps2")
 
     # -- 3. MinHash signatures, in chunks of skeletons -------------------------------------------
     st.start("shingle hashing")
