@@ -248,7 +248,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     ew = int(edge_words)
     st = _Steps(stats)
 
-    # -- 1. one pass over the events: each account's use of each distinct prompt --------------
+    # -- 1. a pass over the events: each distinct prompt's key and number of events ------------
     st.start("events pass")
     base_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND "
                              "(database_name = 'temp' OR database_name = current_database())").fetchone()[0] > 0
@@ -256,11 +256,9 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # hash table of texts; a view (no rowid) falls back to grouping the texts
     row = "min(rowid)" if base_table else "NULL::BIGINT"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pt_ap AS
-        SELECT account_id, hash(prompt) AS pid, count(*) AS n, min(ts) AS first, max(ts) AS last, {row} AS r
-        FROM events WHERE prompt IS NOT NULL GROUP BY account_id, pid
+        CREATE OR REPLACE TEMP TABLE _pt_pid AS
+        SELECT hash(prompt) AS pid, count(*) AS n, {row} AS r FROM events WHERE prompt IS NOT NULL GROUP BY pid
     """)
-    st.count(con, "account_prompt_pairs", "SELECT count(*) FROM _pt_ap")
 
     # -- 2. distinct prompts long enough to be fingerprinted ----------------------------------
     st.start("distinct prompts")
@@ -273,8 +271,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _pt_all AS
             SELECT pid, n, prompt FROM (
-                SELECT p.pid, p.n, e.prompt FROM events e
-                JOIN (SELECT pid, sum(n) AS n, min(r) AS r FROM _pt_ap GROUP BY pid) p ON e.rowid = p.r
+                SELECT p.pid, p.n, e.prompt FROM events e JOIN _pt_pid p ON e.rowid = p.r
             ) WHERE {long_enough}
         """)
     else:
@@ -283,10 +280,11 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
             SELECT pid, n, prompt FROM (
                 SELECT t.pid, p.n, t.prompt FROM (
                     SELECT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL GROUP BY prompt
-                ) t JOIN (SELECT pid, sum(n) AS n FROM _pt_ap GROUP BY pid) p USING (pid)
+                ) t JOIN _pt_pid p USING (pid)
             ) WHERE {long_enough}
         """)
-    st.count(con, "prompts_distinct", "SELECT count(DISTINCT pid) FROM _pt_ap")
+    st.count(con, "prompts_distinct", "SELECT count(*) FROM _pt_pid")
+    con.execute("DROP TABLE IF EXISTS _pt_pid")
     st.count(con, "prompts_eligible", "SELECT count(*) FROM _pt_all")
 
     # -- 2. skeletons ---------------------------------------------------------------------------
@@ -402,7 +400,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         con.execute("CREATE TEMP " + view.format(""))
     st.count(con, "templates", "SELECT count(*) FROM _pt_tid")
 
-    # -- 6. each account's uses, on integer keys --------------------------------------------------
+    # -- 6. each account's uses: a second pass over the events, joined on integer keys ----------
     st.start("uses")
     # a template is something an account *reuses*: two different prompts with the same opening
     # or closing, or the same near-duplicate text sent at least twice. Only templates that could
@@ -417,19 +415,20 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     st.count(con, "prompt_template_pairs_joined", "SELECT count(*) FROM _pt_use")
     uses = con.execute("""
         WITH agg AS (
-            SELECT a.account_id, u.tid, sum(a.n) AS n_events, min(a.first) AS first, max(a.last) AS last,
-                   count(*) AS n_prompts
-            FROM _pt_ap a JOIN _pt_use u USING (pid)
-            GROUP BY a.account_id, u.tid
+            -- two different prompts <=> two different keys (count(DISTINCT) without the sets)
+            SELECT e.account_id, u.tid, count(*) AS n_events, min(e.ts) AS first, max(e.ts) AS last,
+                   min(e.pid) <> max(e.pid) AS several
+            FROM (SELECT account_id, ts, hash(prompt) AS pid FROM events WHERE prompt IS NOT NULL) e
+            JOIN _pt_use u USING (pid)
+            GROUP BY e.account_id, u.tid
         )
         SELECT a.account_id, 'template' AS kind, t.template_id AS identifier, a.n_events,
                epoch(a.first)::BIGINT AS first, epoch(a.last)::BIGINT AS last
         FROM agg a JOIN _pt_tid t USING (tid)
-        WHERE a.n_prompts >= 2 OR (a.n_events >= 2 AND t.is_group)
+        WHERE a.several OR (a.n_events >= 2 AND t.is_group)
         ORDER BY a.account_id, identifier
     """).df()
     con.execute("DROP TABLE IF EXISTS _pt_use")
-    con.execute("DROP TABLE IF EXISTS _pt_ap")
     st.start("template table")
     templates = con.execute("""
         SELECT t.template_id, t.canonical AS skeleton, count(*) AS n_prompts_distinct
