@@ -21,10 +21,11 @@ How much a shared template weighs is decided by rarity (graphbuild.weighting): a
 by thousands of unrelated people ("Translate the following text into French: …") gives each
 pair almost nothing, and beyond ``hub_cap`` sharers it is context only.
 
-Scale: the event table is read twice (once to find the distinct prompts, once to count each
-account's uses by an integer prompt key); everything else runs on distinct prompts and
-skeletons, keyed by integers, in chunks of bounded size. The texts are stored once: the
-``prompt_template`` relation is a view over normalised tables (prompt, skeleton, template).
+Scale: the events are read in three passes that hold no texts in hash tables — the prompt key
+``hash(prompt)`` with its event count and first row, the text at that row (once per distinct
+prompt), and each account's uses joined on integer keys. Everything else runs on distinct
+prompts and skeletons, keyed by integers, in chunks of bounded size; a skeleton is hashed and
+split once. The texts are stored once: ``prompt_template`` is a view over normalised tables.
 """
 
 from __future__ import annotations
@@ -360,23 +361,25 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # -- 5. templates: one integer id per template, the texts stored once ----------------------
     st.start("templates")
     con.register("_pt_comp", pd.DataFrame({"sid": np.arange(n, dtype=np.int32), "comp": comp.astype(np.int64)}))
+    tid_of = "fam || substr(md5(fam || chr(0) || canonical), 1, 15)"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pt_fam AS
-        WITH c AS (SELECT s.sid, c.comp, s.skeleton FROM _pt_skel s JOIN _pt_comp c USING (sid)),
-        canon AS (SELECT comp, min(skeleton) AS canonical FROM c GROUP BY comp)
-        SELECT c.sid, 'd' AS fam, canon.canonical FROM c JOIN canon USING (comp)
+        CREATE OR REPLACE TEMP TABLE _pt_fam2 AS
+        WITH canon AS (  -- a group's id is hashed once, not once per member
+            SELECT comp, canonical, {tid_of} AS template_id FROM (
+                SELECT c.comp, 'd' AS fam, min(s.skeleton) AS canonical
+                FROM _pt_skel s JOIN _pt_comp c USING (sid) GROUP BY c.comp)
+        ),
+        edges AS (
+            SELECT sid, array_to_string(w[1:{ew}], ' ') || ' …' AS head,
+                   '… ' || array_to_string(w[len(w) - {ew - 1}:], ' ') AS tail
+            FROM (SELECT sid, string_split(skeleton, ' ') AS w FROM _pt_skel)
+        )
+        SELECT c.sid, k.canonical, k.template_id FROM _pt_comp c JOIN canon k USING (comp)
         UNION ALL
-        SELECT sid, 'h', array_to_string(string_split(skeleton, ' ')[1:{ew}], ' ') || ' …' FROM _pt_skel
-        UNION ALL
-        SELECT sid, 't', '… ' || array_to_string(w[len(w) - {ew - 1}:], ' ')
-        FROM (SELECT sid, string_split(skeleton, ' ') AS w FROM _pt_skel)
+        SELECT sid, canonical, {tid_of} FROM (
+            SELECT sid, 'h' AS fam, head AS canonical FROM edges UNION ALL SELECT sid, 't', tail FROM edges)
     """)
     con.unregister("_pt_comp")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _pt_fam2 AS
-        SELECT sid, fam, canonical, fam || substr(md5(fam || chr(0) || canonical), 1, 15) AS template_id FROM _pt_fam
-    """)
-    con.execute("DROP TABLE IF EXISTS _pt_fam")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _pt_tid AS
         SELECT (row_number() OVER (ORDER BY template_id) - 1)::INTEGER AS tid, template_id,
