@@ -241,7 +241,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     -----
     Creates in ``con`` the relation ``prompt_template(prompt, pid, skeleton, template_id,
     canonical)`` (one row per prompt and fingerprint; ``pid`` is ``hash(prompt)``). It is a view
-    in the ``main`` schema over the temporary tables ``_pt_prompt(pid, prompt, sid)``,
+    in the ``main`` schema over the temporary tables ``_pt_prompt(pid, n, prompt, sid)``,
     ``_pt_skel(sid, skeleton)``, ``_pt_st(sid, tid)`` and ``_pt_tid(tid, template_id,
     canonical)``, so a query for ``pid, template_id`` reads no text. Two distinct prompts with
     the same 64-bit hash would be counted as one prompt.
@@ -270,14 +270,14 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
                    f"OR {_n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
     if base_table:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _pt_all AS
+            CREATE OR REPLACE TEMP TABLE _pt_prompt AS
             SELECT pid, n, prompt FROM (
                 SELECT p.pid, p.n, e.prompt FROM events e JOIN _pt_pid p ON e.rowid = p.r
             ) WHERE {long_enough}
         """)
     else:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _pt_all AS
+            CREATE OR REPLACE TEMP TABLE _pt_prompt AS
             SELECT pid, n, prompt FROM (
                 SELECT t.pid, p.n, t.prompt FROM (
                     SELECT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL GROUP BY prompt
@@ -286,16 +286,15 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         """)
     st.count(con, "prompts_distinct", "SELECT count(*) FROM _pt_pid")
     con.execute("DROP TABLE IF EXISTS _pt_pid")
-    st.count(con, "prompts_eligible", "SELECT count(*) FROM _pt_all")
+    st.count(con, "prompts_eligible", "SELECT count(*) FROM _pt_prompt")
 
     # -- 2. skeletons ---------------------------------------------------------------------------
     st.start("skeletons")
     steps = _skeleton_steps("prompt")
-    sql = f"SELECT pid, n, prompt, {steps[0]} AS x FROM _pt_all"
+    sql = f"SELECT pid, {steps[0]} AS x FROM _pt_prompt"
     for s in steps[1:]:
-        sql = f"SELECT pid, n, prompt, {s} AS x FROM ({sql})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _pt_ps AS SELECT pid, n, prompt, x AS skeleton FROM ({sql})")
-    con.execute("DROP TABLE IF EXISTS _pt_all")
+        sql = f"SELECT pid, {s} AS x FROM ({sql})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pt_ps AS SELECT pid, x AS skeleton, hash(x) AS sh FROM ({sql})")
     st.count(con, "skeletons_distinct", "SELECT count(DISTINCT skeleton) FROM _pt_ps")
 
     st.start("distinct skeletons")
@@ -305,16 +304,14 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # Words = spaces + 1 (the lengths of string_split(skeleton, ' ')).
     words_ok = (f"({_n_space('left(skeleton, 120)', ' ')} >= {2 * ew - 1} "
                 f"OR {_n_space('skeleton', ' ')} >= {2 * ew - 1})")
-    con.execute("CREATE OR REPLACE TEMP TABLE _pt_ps2 AS SELECT pid, n, prompt, skeleton, hash(skeleton) AS sh FROM _pt_ps")
-    con.execute("DROP TABLE IF EXISTS _pt_ps")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
-        SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps2 GROUP BY sh
+        SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps GROUP BY sh
     """)
     clash = con.execute("SELECT count(*) FROM _pt_sk0 WHERE clash").fetchone()[0] > 0
     if clash:
         con.execute("""CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
-                       SELECT hash(skeleton) AS sh, skeleton FROM (SELECT DISTINCT skeleton FROM _pt_ps2)""")
+                       SELECT hash(skeleton) AS sh, skeleton FROM (SELECT DISTINCT skeleton FROM _pt_ps)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_skel AS
         SELECT (row_number() OVER (ORDER BY sh, skeleton) - 1)::INTEGER AS sid, sh, skeleton
@@ -325,11 +322,14 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     st.count(con, "skeletons_eligible", "SELECT count(*) FROM _pt_skel")
     st.count(con, "shingles", "SELECT sum(strlen(skeleton) - strlen(replace(skeleton, ' ', ''))) FROM _pt_skel")
     key = "skeleton" if clash else "sh"
+    # each prompt's skeleton number, written into the prompt table (no second copy of the texts;
+    # prompts whose skeleton is too short keep NULL)
+    con.execute("ALTER TABLE _pt_prompt ADD COLUMN sid INTEGER")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pt_prompt AS
-        SELECT p.pid, p.n, p.prompt, s.sid FROM _pt_ps2 p JOIN _pt_skel s USING ({key})
+        UPDATE _pt_prompt SET sid = m.sid
+        FROM (SELECT p.pid, s.sid FROM _pt_ps p JOIN _pt_skel s USING ({key})) m WHERE _pt_prompt.pid = m.pid
     """)
-    con.execute("DROP TABLE IF EXISTS _pt_ps2")
+    con.execute("DROP TABLE IF EXISTS _pt_ps")
 
     # -- 3. MinHash signatures, in chunks of skeletons -------------------------------------------
     st.start("shingle hashing")
