@@ -56,13 +56,28 @@ def events_db(world: Path, work: Path, memory_limit: str, threads: int) -> Path:
     return db
 
 
+class _Loud(dict):
+    """A stats dict that reports each finished step on stderr as it is recorded."""
+
+    def setdefault(self, key, default=None):
+        if key == "seconds" and key not in self:
+            default = _LoudSteps()
+        return super().setdefault(key, default)
+
+
+class _LoudSteps(dict):
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(f"    .. {key}: {value:.1f} s", file=sys.stderr, flush=True)
+
+
 def child(db: Path, memory_limit: str, threads: int, spill: Path, old: bool) -> dict:
     """Run the layer once on ``db`` (in this process) and return its numbers."""
     from graphbuild.layers.prompts import prompt_templates
 
     con = _connect(db, memory_limit, threads, spill)
     n_events, n_prompts = con.execute("SELECT count(*), count(prompt) FROM events").fetchone()
-    stats: dict = {}
+    stats: dict = _Loud()
     t0, c0 = time.perf_counter(), time.process_time()
     if old:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -106,9 +121,9 @@ def main(argv=None) -> int:
         for which in (["old"] if a.old else []) + ["new"]:
             p = subprocess.run([sys.executable, __file__, "--work", str(work), "--memory-limit", a.memory_limit,
                                 "--threads", str(a.threads), "--child", str(db), which],
-                               capture_output=True, text=True)
+                               stdout=subprocess.PIPE, text=True)
             if p.returncode:
-                print(f"  {which}: failed (exit {p.returncode})\n{p.stderr[-2000:]}")
+                print(f"  {which}: failed (exit {p.returncode})")
                 continue
             r = json.loads(p.stdout.strip().splitlines()[-1])
             print(f"  [{which}] events {r['events']:,} (with prompt {r['events_with_prompt']:,}); "
