@@ -349,3 +349,22 @@ def test_events_as_a_view_gives_the_same_results():
     for g, w in zip(got, want):
         pd.testing.assert_frame_equal(g, w)
     pd.testing.assert_frame_equal(_table(view), _table(table))
+
+
+def test_a_stored_prompt_hash_column_is_used_as_the_key():
+    """With events.prompt_hash = hash(prompt) the results are the same; a wrong column shows it is read."""
+    wrap = ("please solve the following problem and think step by step showing every single "
+            "intermediate step of your reasoning: {} then end with final answer and nothing else")
+    prompts = [wrap.format(p) for p in ("what is two plus two", "how many legs do three spiders have")] * 2
+    accounts = ["a0", "a0", "a1", "a1"]
+    plain = _events_con(prompts, accounts)
+    want = P.prompt_templates(plain, **PARAMS)
+    keyed = _events_con(prompts, accounts)
+    keyed.execute("ALTER TABLE events ADD COLUMN prompt_hash UBIGINT")
+    keyed.execute("UPDATE events SET prompt_hash = hash(prompt)")
+    got = P.prompt_templates(keyed, **PARAMS)
+    for g, w in zip(got, want):
+        pd.testing.assert_frame_equal(g, w)
+    keyed.execute("UPDATE events SET prompt_hash = 7")  # every prompt one key: no two different prompts
+    uses, _ = P.prompt_templates(keyed, **PARAMS)
+    assert not uses["identifier"].str.startswith(("h", "t")).any()

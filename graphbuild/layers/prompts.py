@@ -218,7 +218,9 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        Holds the table ``events(account_id, ts, prompt, …)``.
+        Holds the table ``events(account_id, ts, prompt, …)``; an optional column
+        ``prompt_hash`` (UBIGINT, exactly DuckDB's ``hash(prompt)``) is used as the prompt key
+        instead of hashing every event's text.
     perms, rows, threshold : int, int, float
         MinHash signature length, LSH rows per band, Jaccard needed to join a group.
     edge_words : int
@@ -256,9 +258,13 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # the row number of an event carrying the prompt lets step 2 fetch each text once, with no
     # hash table of texts; a view (no rowid) falls back to grouping the texts
     row = "min(rowid)" if base_table else "NULL::BIGINT"
+    # a loader may store the key with the events (column prompt_hash = hash(prompt)): then the
+    # key passes read no text at all
+    has_key = con.execute("SELECT count(*) FROM (DESCRIBE events) WHERE column_name = 'prompt_hash'").fetchone()[0] > 0
+    pkey = "prompt_hash" if has_key else "hash(prompt)"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_pid AS
-        SELECT hash(prompt) AS pid, count(*) AS n, {row} AS r FROM events WHERE prompt IS NOT NULL GROUP BY pid
+        SELECT {pkey} AS pid, count(*) AS n, {row} AS r FROM events WHERE prompt IS NOT NULL GROUP BY pid
     """)
 
     # -- 2. distinct prompts long enough to be fingerprinted ----------------------------------
@@ -416,12 +422,12 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         SELECT pid, tid FROM pt SEMI JOIN ok USING (tid)
     """)
     st.count(con, "prompt_template_pairs_joined", "SELECT count(*) FROM _pt_use")
-    uses = con.execute("""
+    uses = con.execute(f"""
         WITH agg AS (
             -- two different prompts <=> two different keys (count(DISTINCT) without the sets)
             SELECT e.account_id, u.tid, count(*) AS n_events, min(e.ts) AS first, max(e.ts) AS last,
                    min(e.pid) <> max(e.pid) AS several
-            FROM (SELECT account_id, ts, hash(prompt) AS pid FROM events WHERE prompt IS NOT NULL) e
+            FROM (SELECT account_id, ts, {pkey} AS pid FROM events WHERE prompt IS NOT NULL) e
             JOIN _pt_use u USING (pid)
             GROUP BY e.account_id, u.tid
         )
