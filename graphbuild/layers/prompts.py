@@ -20,14 +20,23 @@ times costs one hash):
 How much a shared template weighs is decided by rarity (graphbuild.weighting): a template used
 by thousands of unrelated people ("Translate the following text into French: …") gives each
 pair almost nothing, and beyond ``hub_cap`` sharers it is context only.
+
+Scale: the events are read in three passes that hold no texts in hash tables — the prompt key
+``hash(prompt)`` with its event count and first row, the text at that row (once per distinct
+prompt), and each account's uses joined on integer keys. Everything else runs on distinct
+prompts and skeletons, keyed by integers, in chunks of bounded size; a skeleton is hashed and
+split once. The texts are stored once: ``prompt_template`` is a view over normalised tables.
 """
 
 from __future__ import annotations
 
+import time
+
+import duckdb
 import numpy as np
 import pandas as pd
 
-__all__ = ["prompt_templates", "skeleton_sql", "REASONING_PATTERN", "JAILBREAK_PATTERN"]
+__all__ = ["prompt_templates", "template_examples", "skeleton_sql", "REASONING_PATTERN", "JAILBREAK_PATTERN"]
 
 #: Prompts that ask the model to expose step-by-step reasoning (RE2 syntax, case-insensitive).
 REASONING_PATTERN = (
@@ -45,18 +54,47 @@ JAILBREAK_PATTERN = (
     r"|content polic(y|ies)|break (free|character)|not bound by"
 )
 
+_CODE = r"'```.*?```', ' ‹code› ', 'gs'"
+_URL = r"'https?://\S+', ' ‹url› ', 'g'"
+# line-bounded rather than {1,300}: RE2 compiles bounded repeats into large automata (2x slower)
+_QUOTE = r"'\"[^\"\n]+\"|“[^”\n]+”|«[^»\n]+»', ' ‹q› ', 'g'"
+_NUMBER = r"'[0-9]+([.,:/][0-9]+)*', '0', 'g'"
+# only runs of 2+ whitespace or non-space whitespace need replacing (same result, far fewer matches)
+_SPACE = r"'\s\s+|[\t\n\r\f\v]', ' ', 'g'"
+
 
 def skeleton_sql(column: str) -> str:
     """DuckDB SQL expression giving the masked skeleton of a prompt column."""
     x = f"lower({column})"
-    x = rf"regexp_replace({x}, '```.*?```', ' ‹code› ', 'gs')"
-    x = rf"regexp_replace({x}, 'https?://\S+', ' ‹url› ', 'g')"
-    # line-bounded rather than {1,300}: RE2 compiles bounded repeats into large automata (2x slower)
-    x = rf"regexp_replace({x}, '\"[^\"\n]+\"|“[^”\n]+”|«[^»\n]+»', ' ‹q› ', 'g')"
-    x = rf"regexp_replace({x}, '[0-9]+([.,:/][0-9]+)*', '0', 'g')"
-    # only runs of 2+ whitespace or non-space whitespace need replacing (same result, far fewer matches)
-    x = rf"trim(regexp_replace({x}, '\s\s+|[\t\n\r\f\v]', ' ', 'g'))"
-    return x
+    for pattern in (_CODE, _URL, _QUOTE, _NUMBER):
+        x = f"regexp_replace({x}, {pattern})"
+    return f"trim(regexp_replace({x}, {_SPACE}))"
+
+
+def _skeleton_steps(column: str) -> list[str]:
+    """The masking of :func:`skeleton_sql` as successive expressions over ``x``, each guarded.
+
+    A pattern that needs a literal (three backticks, ``://``, a quote character) is only run on
+    texts that contain it: ``contains`` is a byte search, far cheaper than a regex pass, and a
+    pattern cannot match a text without its literal, so the result is the same.
+    """
+    q = "(contains(x, '\"') OR contains(x, '“') OR contains(x, '«'))"
+    return [
+        f"lower({column})",
+        f"CASE WHEN contains(x, '```') THEN regexp_replace(x, {_CODE}) ELSE x END",
+        f"CASE WHEN contains(x, '://') THEN regexp_replace(x, {_URL}) ELSE x END",
+        f"CASE WHEN {q} THEN regexp_replace(x, {_QUOTE}) ELSE x END",
+        f"regexp_replace(x, {_NUMBER})",
+        f"trim(regexp_replace(x, {_SPACE}))",
+    ]
+
+
+def _n_space(x: str, chars: str = " \n") -> str:
+    """SQL: how many of ``chars`` (single-byte) the text ``x`` holds."""
+    y = x
+    for c in chars:
+        y = f"replace({y}, chr({ord(c)}), '')"
+    return f"(strlen({x}) - strlen({y}))"
 
 
 def _densify(sig: np.ndarray, empty: int) -> np.ndarray:
@@ -64,37 +102,63 @@ def _densify(sig: np.ndarray, empty: int) -> np.ndarray:
 
     Rotation densification (Shrivastava & Li, 2014): two documents then agree on an empty bin
     exactly when they agree on the bin it borrows from, which keeps the collision probability of
-    every bin equal to the Jaccard similarity.
+    every bin equal to the Jaccard similarity. A bin borrowing from ``d`` bins on gets the value
+    plus ``d`` (modulo 2**32), so values borrowed from different distances stay distinct.
     """
     n, n_bins = sig.shape
+    if n_bins > 127:
+        raise ValueError(f"at most 127 bins per signature, got {n_bins}")
     full = sig != empty
-    col = np.arange(2 * n_bins)
-    big = np.iinfo(np.int64).max
-    nxt = np.where(np.tile(full, 2), col, big)
-    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :n_bins]  # next full bin at or after c
-    ok = nxt != big
-    src = np.where(ok, nxt, 0)
+    none = np.uint8(255)
+    # next full bin at or after c, over the row written out twice (so it wraps around)
+    nxt = np.where(np.tile(full, 2), np.arange(2 * n_bins, dtype=np.uint8), none)
+    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :n_bins]
+    ok = nxt != none
+    src = np.where(ok, nxt, 0).astype(np.intp)
     dist = (src - np.arange(n_bins)).astype(np.uint32)
     vals = np.take_along_axis(sig, src % n_bins, axis=1)
-    # the offset keeps values borrowed from different distances distinct
     return np.where(ok, np.where(full, sig, vals + dist), empty).astype(np.uint32)
 
 
+def _band_buckets(band: np.ndarray) -> np.ndarray:
+    """For each row, the first (lowest) row with the same band values."""
+    n, width = band.shape
+    key = None
+    for j in range(0, width, 2):
+        part = band[:, j].astype(np.uint64) << np.uint64(32)
+        if j + 1 < width:
+            part |= band[:, j + 1].astype(np.uint64)
+        codes, uniques = pd.factorize(part, sort=False)
+        key = codes.astype(np.int64) if key is None else pd.factorize(key * len(uniques) + codes, sort=False)[0]
+    if width <= 2:
+        key = pd.factorize(key, sort=False)[0]
+    # factorize numbers groups in order of first appearance: a group starts where its code
+    # exceeds every earlier code
+    g = key.astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, g[1:] > np.maximum.accumulate(g)[:-1]]) if n else np.zeros(0, np.int64)
+    return starts[g]
+
+
 def _group(sig: np.ndarray, rows: int, threshold: float) -> np.ndarray:
-    """Connected components of LSH candidates whose estimated Jaccard reaches ``threshold``."""
+    """Connected components of LSH candidates whose estimated Jaccard reaches ``threshold``.
+
+    In each band, every row is compared with the first (lowest-numbered) row of its bucket.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n, perms = sig.shape
     src, dst = [], []
+    idx = np.arange(n)
     for b in range(perms // rows):
-        band = np.ascontiguousarray(sig[:, b * rows:(b + 1) * rows]).view(np.dtype((np.void, 4 * rows))).ravel()
-        _, first_idx, inv = np.unique(band, return_index=True, return_inverse=True)
-        rep = first_idx[inv]
-        cand = np.nonzero(rep != np.arange(n))[0]
+        rep = _band_buckets(sig[:, b * rows:(b + 1) * rows])
+        cand = np.nonzero(rep != idx)[0]
         if len(cand) == 0:
             continue
-        est = (sig[cand] == sig[rep[cand]]).mean(axis=1)
+        est = np.zeros(len(cand))
+        for lo in range(0, len(cand), 1 << 18):  # bounded temporaries
+            c = cand[lo:lo + (1 << 18)]
+            est[lo:lo + len(c)] = (sig[c] == sig[rep[c]]).mean(axis=1)
         ok = cand[est >= threshold]
         src.append(ok)
         dst.append(rep[ok])
@@ -105,7 +169,42 @@ def _group(sig: np.ndarray, rows: int, threshold: float) -> np.ndarray:
     return connected_components(g, directed=False)[1]
 
 
-def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+class _Steps:
+    """Wall and CPU seconds per step, written into a caller's dict (or nowhere)."""
+
+    def __init__(self, stats: dict | None):
+        self.stats = stats
+        self.name, self.t0, self.c0 = None, 0.0, 0.0
+
+    def start(self, name: str | None) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        if self.stats is not None and self.name is not None:
+            self.stats.setdefault("seconds", {})[self.name] = now - self.t0
+            self.stats.setdefault("cpu_seconds", {})[self.name] = cpu - self.c0
+        self.name, self.t0, self.c0 = name, now, cpu
+
+    def count(self, con, name: str, sql: str) -> None:
+        """Record ``sql``'s single value as count ``name``; its time is left out of the step."""
+        if self.stats is not None:
+            t, c = time.perf_counter(), time.process_time()
+            self.stats.setdefault("counts", {})[name] = con.execute(sql).fetchone()[0]
+            self.t0 += time.perf_counter() - t
+            self.c0 += time.process_time() - c
+
+
+def _drop(con, name: str) -> None:
+    """Drop the view or table ``name`` from the temporary schema and this database's ``main``."""
+    found = con.execute("""
+        SELECT database_name, schema_name, 'TABLE' FROM duckdb_tables() WHERE table_name = $1
+        UNION ALL SELECT database_name, schema_name, 'VIEW' FROM duckdb_views() WHERE view_name = $1 AND NOT internal
+    """, [name]).fetchall()
+    for db, schema, kind in found:
+        if db == "temp" or (db == con.execute("SELECT current_database()").fetchone()[0] and schema == "main"):
+            con.execute(f'DROP {kind} IF EXISTS "{db}"."{schema}"."{name}"')
+
+
+def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words: int = 8,
+                     chunk: int = 250_000, stats: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign every distinct prompt its template fingerprints; return (uses, templates).
 
     A prompt has up to three fingerprints, each an identifier of kind ``template``:
@@ -116,82 +215,288 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     (``d`` near-duplicate group, ``h`` opening, ``t`` closing) and 15 hex digits of the MD5 of
     the family and the group's canonical text: stable across runs.
 
-    Creates the temp table ``prompt_template(prompt, pid, skeleton, template_id, canonical)`` (one
-    row per prompt and fingerprint) in ``con``. ``uses`` has (account_id, kind='template',
-    identifier=template_id, n_events, first, last); ``templates`` has (template_id, skeleton,
-    n_prompts_distinct).
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Holds the table ``events(account_id, ts, prompt, …)``; an optional column
+        ``prompt_hash`` (UBIGINT, exactly DuckDB's ``hash(prompt)``) is used as the prompt key
+        instead of hashing every event's text.
+    perms, rows, threshold : int, int, float
+        MinHash signature length, LSH rows per band, Jaccard needed to join a group.
+    edge_words : int
+        Words in an opening or closing fingerprint; skeletons need twice as many.
+    chunk : int
+        Skeletons hashed per pass (bounds memory; results do not depend on it).
+    stats : dict, optional
+        Receives ``seconds`` and ``cpu_seconds`` per step and ``counts`` (for benchmarks).
+
+    Returns
+    -------
+    uses : pandas.DataFrame
+        (account_id, kind='template', identifier=template_id, n_events, first, last), sorted by
+        account and identifier; an account uses a template when it sent two different prompts
+        with it, or one near-duplicate group's prompts at least twice.
+    templates : pandas.DataFrame
+        (template_id, skeleton, n_prompts_distinct), sorted by template_id.
+
+    Notes
+    -----
+    Creates in ``con`` the relation ``prompt_template(prompt, pid, skeleton, template_id,
+    canonical)`` (one row per prompt and fingerprint; ``pid`` is ``hash(prompt)``). It is a view
+    in the ``main`` schema over the temporary tables ``_pt_prompt(pid, n, prompt, sid)``,
+    ``_pt_skel(sid, skeleton)``, ``_pt_st(sid, tid)`` and ``_pt_tid(tid, template_id,
+    canonical)``, so a query for ``pid, template_id`` reads no text. Two distinct prompts with
+    the same 64-bit hash would be counted as one prompt.
     """
     ew = int(edge_words)
+    st = _Steps(stats)
+
+    # -- 1. a pass over the events: each distinct prompt's key and number of events ------------
+    st.start("events pass")
+    base_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND "
+                             "(database_name = 'temp' OR database_name = current_database())").fetchone()[0] > 0
+    # the row number of an event carrying the prompt lets step 2 fetch each text once, with no
+    # hash table of texts; a view (no rowid) falls back to grouping the texts
+    row = "min(rowid)" if base_table else "NULL::BIGINT"
+    # a loader may store the key with the events (column prompt_hash = hash(prompt)): then the
+    # key passes read no text at all
+    has_key = con.execute("SELECT count(*) FROM (DESCRIBE events) WHERE column_name = 'prompt_hash'").fetchone()[0] > 0
+    pkey = "prompt_hash" if has_key else "hash(prompt)"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE prompt_skel AS
-        SELECT prompt, hash(prompt) AS pid, {skeleton_sql('prompt')} AS skeleton
-        FROM (SELECT DISTINCT prompt FROM events WHERE prompt IS NOT NULL AND length(trim(prompt)) > 0)
-        -- masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
-        -- skip the regexes
-        WHERE length(prompt) - length(replace(replace(prompt, ' ', ''), chr(10), '')) >= {2 * ew - 1}
+        CREATE OR REPLACE TEMP TABLE _pt_pid AS
+        SELECT {pkey} AS pid, count(*) AS n, {row} AS r FROM events WHERE prompt IS NOT NULL GROUP BY pid
     """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE skel AS
-        -- numbered in a fixed order; by hash first: skeletons share long wrapper prefixes, which
-        -- makes a plain string sort slow
-        SELECT row_number() OVER (ORDER BY hash(skeleton), skeleton) - 1 AS sid, skeleton, w FROM (
-            SELECT skeleton, string_split(skeleton, ' ') AS w FROM (SELECT DISTINCT skeleton FROM prompt_skel)
-        ) WHERE len(w) >= {2 * ew}
-    """)
-    n = con.execute("SELECT count(*) FROM skel").fetchone()[0]
-    parts = []
-    if n:
-        # one-permutation MinHash: each shingle's 64-bit hash picks a bin (low bits) and a value
-        # (high bits); a bin's minimum is one signature entry. One pass in DuckDB, then the
-        # empty bins of short skeletons are densified.
-        mh = con.execute(f"""
-            SELECT sid, CAST(h % {int(perms)} AS INTEGER) AS bin, CAST(min(h >> 32) AS UINTEGER) AS v FROM (
-                SELECT sid, hash(w[i] || ' ' || w[i + 1]) AS h FROM (
-                    SELECT sid, w, unnest(range(1, len(w))) AS i FROM skel))
-            GROUP BY 1, 2
-        """).fetchnumpy()
-        empty = np.iinfo(np.uint32).max
-        sig = np.full((n, perms), empty, dtype=np.uint32)
-        sig[mh["sid"].astype(np.int64), mh["bin"].astype(np.int64)] = np.minimum(mh["v"].astype(np.uint32), empty - 1)
-        del mh
-        sig = _densify(sig, empty)
-        comp = _group(sig, rows, threshold)
-        con.register("_skel_comp", pd.DataFrame({"sid": np.arange(n, dtype=np.int64), "comp": comp}))
-        parts.append("""
-            SELECT s.skeleton, m.canonical, 'd' AS fam
-            FROM skel s JOIN _skel_comp c USING (sid) JOIN (
-                SELECT c2.comp, min(s2.skeleton) AS canonical FROM skel s2 JOIN _skel_comp c2 USING (sid)
-                GROUP BY c2.comp) m ON m.comp = c.comp""")
-        parts.append(f"""
-            SELECT skeleton, array_to_string(w[1:{ew}], ' ') || ' …', 'h' FROM skel""")
-        parts.append(f"""
-            SELECT skeleton, '… ' || array_to_string(w[len(w) - {ew - 1}:], ' '), 't' FROM skel""")
+
+    # -- 2. distinct prompts long enough to be fingerprinted ----------------------------------
+    st.start("distinct prompts")
+    # masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
+    # skip the regexes (counted on a prefix first: most long prompts pass there)
+    # (written to involve n, so that the optimiser does not push it down to every event)
+    long_enough = (f"CASE WHEN n > 0 THEN ({_n_space('left(prompt, 160)')} >= {2 * ew - 1} "
+                   f"OR {_n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
+    if base_table:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _skel_tpl AS
-            SELECT skeleton, fam || substr(md5(fam || chr(0) || canonical), 1, 15) AS template_id, canonical
-            FROM ({" UNION ALL ".join(parts)}) AS t(skeleton, canonical, fam)
+            CREATE OR REPLACE TEMP TABLE _pt_prompt AS
+            SELECT pid, n, prompt FROM (
+                SELECT p.pid, p.n, e.prompt FROM events e JOIN _pt_pid p ON e.rowid = p.r
+            ) WHERE {long_enough}
         """)
-        con.unregister("_skel_comp")
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE _skel_tpl (skeleton VARCHAR, template_id VARCHAR, canonical VARCHAR)")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _pt_prompt AS
+            SELECT pid, n, prompt FROM (
+                SELECT t.pid, p.n, t.prompt FROM (
+                    SELECT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL GROUP BY prompt
+                ) t JOIN _pt_pid p USING (pid)
+            ) WHERE {long_enough}
+        """)
+    st.count(con, "prompts_distinct", "SELECT count(*) FROM _pt_pid")
+    con.execute("DROP TABLE IF EXISTS _pt_pid")
+    st.count(con, "prompts_eligible", "SELECT count(*) FROM _pt_prompt")
+
+    # -- 2. skeletons ---------------------------------------------------------------------------
+    st.start("skeletons")
+    steps = _skeleton_steps("prompt")
+    sql = f"SELECT pid, {steps[0]} AS x FROM _pt_prompt"
+    for s in steps[1:]:
+        sql = f"SELECT pid, {s} AS x FROM ({sql})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pt_ps AS SELECT pid, x AS skeleton, hash(x) AS sh FROM ({sql})")
+    st.count(con, "skeletons_distinct", "SELECT count(DISTINCT skeleton) FROM _pt_ps")
+
+    st.start("distinct skeletons")
+    # numbered in a fixed order: by hash(skeleton), then the text (skeletons share long wrapper
+    # prefixes, which makes a plain string sort slow). While no two distinct skeletons share a
+    # hash (checked), the hash alone is that order and the key prompts are joined on.
+    # Words = spaces + 1 (the lengths of string_split(skeleton, ' ')).
+    words_ok = (f"({_n_space('left(skeleton, 120)', ' ')} >= {2 * ew - 1} "
+                f"OR {_n_space('skeleton', ' ')} >= {2 * ew - 1})")
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE prompt_template AS
-        SELECT p.prompt, p.pid, p.skeleton, t.template_id, t.canonical FROM prompt_skel p JOIN _skel_tpl t USING (skeleton)
+        CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
+        SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps GROUP BY sh
     """)
-    con.execute("DROP TABLE IF EXISTS _skel_tpl")
-    con.execute("DROP TABLE IF EXISTS skel")
-    uses = con.execute("""
-        SELECT e.account_id, 'template' AS kind, t.template_id AS identifier, count(*) AS n_events,
-               epoch(min(e.ts))::BIGINT AS first, epoch(max(e.ts))::BIGINT AS last
-        FROM (SELECT account_id, ts, hash(prompt) AS pid FROM events WHERE prompt IS NOT NULL) e
-        JOIN (SELECT pid, template_id FROM prompt_template) t USING (pid)
-        GROUP BY e.account_id, t.template_id
-        -- a template is something an account *reuses*: two different prompts with the same
-        -- opening or closing, or the same near-duplicate text sent at least twice
-        HAVING count(DISTINCT t.pid) >= 2 OR (count(*) >= 2 AND NOT (t.template_id LIKE 'h%' OR t.template_id LIKE 't%'))
+    clash = con.execute("SELECT count(*) FROM _pt_sk0 WHERE clash").fetchone()[0] > 0
+    if clash:
+        con.execute("""CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
+                       SELECT hash(skeleton) AS sh, skeleton FROM (SELECT DISTINCT skeleton FROM _pt_ps)""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _pt_skel AS
+        SELECT (row_number() OVER (ORDER BY sh, skeleton) - 1)::INTEGER AS sid, sh, skeleton
+        FROM _pt_sk0 WHERE {words_ok}
+    """)
+    con.execute("DROP TABLE IF EXISTS _pt_sk0")
+    n = con.execute("SELECT count(*) FROM _pt_skel").fetchone()[0]
+    st.count(con, "skeletons_eligible", "SELECT count(*) FROM _pt_skel")
+    st.count(con, "shingles", "SELECT sum(strlen(skeleton) - strlen(replace(skeleton, ' ', ''))) FROM _pt_skel")
+    key = "skeleton" if clash else "sh"
+    # each prompt's skeleton number, written into the prompt table (no second copy of the texts;
+    # prompts whose skeleton is too short keep NULL)
+    con.execute("ALTER TABLE _pt_prompt ADD COLUMN sid INTEGER")
+    con.execute(f"""
+        UPDATE _pt_prompt SET sid = m.sid
+        FROM (SELECT p.pid, s.sid FROM _pt_ps p JOIN _pt_skel s USING ({key})) m WHERE _pt_prompt.pid = m.pid
+    """)
+    con.execute("DROP TABLE IF EXISTS _pt_ps")
+
+    # -- 3. MinHash signatures, in chunks of skeletons -------------------------------------------
+    st.start("shingle hashing")
+    empty = np.iinfo(np.uint32).max
+    sig = np.full((n, perms), empty, dtype=np.uint32)
+    flat = sig.reshape(-1)
+    for lo in range(0, n, chunk):
+        # one-permutation MinHash: each shingle's 64-bit hash picks a bin (low bits) and a value
+        # (high bits, capped below the empty marker); a bin's minimum is one signature entry
+        mh = con.execute(f"""
+            SELECT sid::BIGINT * {int(perms)} + (h % {int(perms)})::BIGINT AS k,
+                   least(h >> 32, {empty - 1})::UINTEGER AS v FROM (
+                SELECT sid, hash(w[i] || ' ' || w[i + 1]) AS h FROM (
+                    SELECT sid, w, unnest(range(1, len(w))) AS i FROM (
+                        SELECT sid, string_split(skeleton, ' ') AS w FROM _pt_skel
+                        WHERE sid >= {lo} AND sid < {lo + chunk})))
+        """).fetchnumpy()
+        np.minimum.at(flat, mh["k"], mh["v"])
+        del mh
+    st.start("densify")
+    for lo in range(0, n, chunk):
+        sig[lo:lo + chunk] = _densify(sig[lo:lo + chunk], empty)
+
+    # -- 4. groups ------------------------------------------------------------------------------
+    st.start("banding")
+    comp = _group(sig, rows, threshold) if n else np.zeros(0, dtype=np.int64)
+    del sig
+
+    # -- 5. templates: one integer id per template, the texts stored once ----------------------
+    st.start("templates")
+    con.register("_pt_comp", pd.DataFrame({"sid": np.arange(n, dtype=np.int32), "comp": comp.astype(np.int64)}))
+    tid_of = "fam || substr(md5(fam || chr(0) || canonical), 1, 15)"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _pt_fam2 AS
+        WITH canon AS (  -- a group's id is hashed once, not once per member
+            SELECT comp, canonical, {tid_of} AS template_id FROM (
+                SELECT c.comp, 'd' AS fam, min(s.skeleton) AS canonical
+                FROM _pt_skel s JOIN _pt_comp c USING (sid) GROUP BY c.comp)
+        ),
+        edges AS (
+            SELECT sid, array_to_string(w[1:{ew}], ' ') || ' …' AS head,
+                   '… ' || array_to_string(w[len(w) - {ew - 1}:], ' ') AS tail
+            FROM (SELECT sid, string_split(skeleton, ' ') AS w FROM _pt_skel)
+        )
+        SELECT c.sid, k.canonical, k.template_id FROM _pt_comp c JOIN canon k USING (comp)
+        UNION ALL
+        SELECT sid, canonical, {tid_of} FROM (
+            SELECT sid, 'h' AS fam, head AS canonical FROM edges UNION ALL SELECT sid, 't', tail FROM edges)
+    """)
+    con.unregister("_pt_comp")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_tid AS
+        SELECT (row_number() OVER (ORDER BY template_id) - 1)::INTEGER AS tid, template_id,
+               min(canonical) AS canonical, template_id[1] = 'd' AS is_group
+        FROM _pt_fam2 GROUP BY template_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_st AS
+        SELECT f.sid, t.tid FROM _pt_fam2 f JOIN _pt_tid t USING (template_id)
+    """)
+    con.execute("DROP TABLE IF EXISTS _pt_fam2")
+    _drop(con, "prompt_template")
+    view = """VIEW {}prompt_template AS
+        SELECT p.prompt, p.pid, s.skeleton, t.template_id, t.canonical
+        FROM _pt_prompt p JOIN _pt_skel s USING (sid) JOIN _pt_st st USING (sid) JOIN _pt_tid t USING (tid)"""
+    try:
+        # in main, so that a caller may later put a temporary *table* of that name beside it
+        # (the Spark engine does); a read-only database gets a temporary view
+        con.execute("CREATE " + view.format("main."))
+    except duckdb.Error:
+        con.execute("CREATE TEMP " + view.format(""))
+    st.count(con, "templates", "SELECT count(*) FROM _pt_tid")
+
+    # -- 6. each account's uses: a second pass over the events, joined on integer keys ----------
+    st.start("uses")
+    # a template is something an account *reuses*: two different prompts with the same opening
+    # or closing, or the same near-duplicate text sent at least twice. Only templates that could
+    # be reused by someone (two prompts, or a group sent twice in all) take part in the join.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_use AS
+        WITH pt AS (SELECT p.pid, p.n, st.tid FROM _pt_prompt p JOIN _pt_st st USING (sid)),
+        ok AS (SELECT pt.tid FROM pt JOIN _pt_tid t USING (tid) GROUP BY pt.tid, t.is_group
+               HAVING count(*) >= 2 OR (t.is_group AND sum(pt.n) >= 2))
+        SELECT pid, tid FROM pt SEMI JOIN ok USING (tid)
+    """)
+    st.count(con, "prompt_template_pairs_joined", "SELECT count(*) FROM _pt_use")
+    uses = con.execute(f"""
+        WITH agg AS (
+            -- two different prompts <=> two different keys (count(DISTINCT) without the sets)
+            SELECT e.account_id, u.tid, count(*) AS n_events, min(e.ts) AS first, max(e.ts) AS last,
+                   min(e.pid) <> max(e.pid) AS several
+            FROM (SELECT account_id, ts, {pkey} AS pid FROM events WHERE prompt IS NOT NULL) e
+            JOIN _pt_use u USING (pid)
+            GROUP BY e.account_id, u.tid
+        )
+        SELECT a.account_id, 'template' AS kind, t.template_id AS identifier, a.n_events,
+               epoch(a.first)::BIGINT AS first, epoch(a.last)::BIGINT AS last
+        FROM agg a JOIN _pt_tid t USING (tid)
+        WHERE a.several OR (a.n_events >= 2 AND t.is_group)
+        ORDER BY a.account_id, identifier
     """).df()
+    con.execute("DROP TABLE IF EXISTS _pt_use")
+    st.start("template table")
     templates = con.execute("""
-        SELECT template_id, min(canonical) AS skeleton, count(DISTINCT prompt) AS n_prompts_distinct
-        FROM prompt_template GROUP BY template_id
+        SELECT t.template_id, t.canonical AS skeleton, count(*) AS n_prompts_distinct
+        FROM _pt_prompt p JOIN _pt_st st USING (sid) JOIN _pt_tid t USING (tid)
+        GROUP BY t.template_id, t.canonical ORDER BY t.template_id
     """).df()
+    st.start(None)
+    if stats is not None:
+        stats["counts"].update(uses=len(uses), templates_table=len(templates))
     return uses, templates
+
+
+def template_examples(con, template_ids=None, k: int = 3) -> pd.DataFrame:
+    """Up to ``k`` example prompts per template, from the tables :func:`prompt_templates` made.
+
+    The examples of a template are its ``k`` prompts first by ``(hash(prompt), prompt)``, listed
+    in text order (what ``SELECT template_id, list(prompt ORDER BY prompt)[1:k] … row_number()
+    OVER (PARTITION BY template_id ORDER BY hash(prompt), prompt) <= k`` over ``prompt_template``
+    gives), found on integer keys before any text is read.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection :func:`prompt_templates` ran on.
+    template_ids : sequence of str, optional
+        Only these templates (default all).
+    k : int
+        Examples per template.
+
+    Returns
+    -------
+    pandas.DataFrame
+        (template_id, examples), sorted by template_id.
+    """
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k!r}")
+    where = ""
+    if template_ids is not None:
+        con.register("_pt_want", pd.DataFrame({"template_id": pd.Series(list(template_ids), dtype=object)}))
+        where = "WHERE tid IN (SELECT t.tid FROM _pt_tid t JOIN _pt_want w USING (template_id))"
+    try:
+        return con.execute(f"""
+            WITH cand AS (
+                -- rank() keeps ties on the hash, so the true first k by (hash, text) are in here
+                SELECT * FROM (
+                    SELECT st.tid, p.pid, p.sid, rank() OVER (PARTITION BY st.tid ORDER BY p.pid) AS r
+                    FROM (SELECT * FROM _pt_st {where}) st JOIN _pt_prompt p USING (sid)
+                ) WHERE r <= {k}
+            ),
+            ranked AS (
+                SELECT c.tid, p.prompt,
+                       row_number() OVER (PARTITION BY c.tid ORDER BY c.pid, p.prompt) AS r2
+                FROM cand c JOIN _pt_prompt p ON p.pid = c.pid AND p.sid = c.sid
+            )
+            SELECT t.template_id, list(r.prompt ORDER BY r.prompt) AS examples
+            FROM ranked r JOIN _pt_tid t USING (tid) WHERE r.r2 <= {k}
+            GROUP BY t.template_id ORDER BY t.template_id
+        """).df()
+    finally:
+        if template_ids is not None:
+            con.unregister("_pt_want")
