@@ -34,7 +34,7 @@ import pandas as pd
 
 from graphbuild.errors import ConfigError
 
-__all__ = ["CommunityConfig", "Partition", "detect", "leiden_membership"]
+__all__ = ["CommunityConfig", "Partition", "detect", "leiden_membership", "combined_links"]
 
 METHODS = ("igraph", "leidenalg", "multiplex")
 
@@ -181,36 +181,103 @@ def trim_members(membership: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.nda
     return m
 
 
+def combined_links(evidence, layers=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The links summed over ``layers`` (default: all) as arrays ``a, b, weight``, sorted by ``(a, b)``.
+
+    The same pairs and weights as ``evidence.combined(layers)`` (pandas' compensated group sum
+    in row order), with one integer key instead of a two-key groupby and no DataFrame.
+    """
+    links = evidence.links
+    if layers is not None and len(links):
+        links = links[links["layer"].isin(list(layers))]
+    if len(links) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, float)
+    n = max(int(evidence.n_accounts), 1)
+    key = links["a"].to_numpy(np.int64) * n + links["b"].to_numpy(np.int64)
+    s = pd.Series(links["weight"].to_numpy()).groupby(key, sort=True).sum()
+    k = s.index.to_numpy(np.int64)
+    return k // n, k % n, s.to_numpy(dtype=float)
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label per vertex, numbered by smallest vertex (as igraph numbers them)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if n == 0:
+        return np.zeros(0, np.int64)
+    adj = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)).tocsr()
+    _, lab = connected_components(adj, directed=True, connection="weak")
+    first = np.full(lab.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, lab, np.arange(n))
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[lab]
+
+
+def _by_component(comp: np.ndarray, a: np.ndarray, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edge order grouped by component (keeping ``(a, b)`` order inside) and the group bounds."""
+    ecomp = comp[a]
+    eorder = np.argsort(ecomp, kind="stable")
+    return eorder, np.searchsorted(ecomp[eorder], np.arange(n_comp + 1))
+
+
+def _graph(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray):
+    import igraph as ig
+
+    g = ig.Graph(n=n, edges=np.column_stack([a, b]) if len(a) else [], directed=False)
+    g.es["weight"] = np.asarray(w, dtype=float).tolist()
+    return g
+
+
 def _prepare(evidence, config: CommunityConfig) -> dict:
-    """The graph, its components and the combined links, shared by the main and stability runs."""
-    g = evidence.graph()
-    layer_graphs = None
-    if config.method == "multiplex":
-        layer_graphs = [evidence.graph([layer]) for layer in evidence.config.layers]
-    comp = np.asarray(g.connected_components().membership, dtype=np.int64)
-    sizes = np.bincount(comp) if len(comp) else np.zeros(0, dtype=np.int64)
+    """Components and one igraph.Graph per component to split, shared by the main and stability runs.
+
+    Every component's graph is built straight from the link arrays, with vertices in account
+    order and edges in ``(a, b)`` order: the graph ``evidence.graph().induced_subgraph`` gives,
+    without a whole-graph igraph object or a Python list of edges.
+    """
+    n = evidence.n_accounts
+    a, b, w = combined_links(evidence)
+    comp = _components(n, a, b)
+    sizes = np.bincount(comp) if n else np.zeros(0, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     bounds = np.cumsum(sizes)
-    c = evidence.combined()
-    return {"g": g, "layer_graphs": layer_graphs, "comp": comp, "sizes": sizes, "order": order, "bounds": bounds,
-            "a": c["a"].to_numpy(), "b": c["b"].to_numpy(), "w": c["weight"].to_numpy(dtype=float)}
+    local = np.empty(n, dtype=np.int64)
+    local[order] = np.arange(n) - (bounds - sizes)[comp[order]]
+    eorder, ebounds = _by_component(comp, a, len(sizes))
+    layers = []
+    if config.method == "multiplex":
+        for layer in evidence.config.layers:
+            la, lb, lw = combined_links(evidence, [layer])
+            lo, lbd = _by_component(comp, la, len(sizes))
+            layers.append((la, lb, lw, lo, lbd))
+    graphs = []
+    for c in np.nonzero(sizes > config.min_cluster_size)[0]:
+        vs = order[bounds[c] - sizes[c]:bounds[c]]
+        es = eorder[ebounds[c]:ebounds[c + 1]]
+        g = _graph(int(sizes[c]), local[a[es]], local[b[es]], w[es])
+        subs = None
+        if layers:
+            subs = []
+            for la, lb, lw, lo, lbd in layers:
+                les = lo[lbd[c]:lbd[c + 1]]
+                subs.append(_graph(int(sizes[c]), local[la[les]], local[lb[les]], lw[les]))
+        graphs.append((int(c), vs, g, subs))
+    return {"comp": comp, "sizes": sizes, "graphs": graphs, "a": a, "b": b, "w": w, "n": n}
 
 
 def _run(evidence, config: CommunityConfig, seed: int, ctx: dict | None = None) -> np.ndarray:
     ctx = ctx or _prepare(evidence, config)
-    g, layer_graphs, comp, sizes = ctx["g"], ctx["layer_graphs"], ctx["comp"], ctx["sizes"]
-    order, bounds = ctx["order"], ctx["bounds"]
-    raw = np.full(g.vcount(), -1, dtype=np.int64)
+    comp, sizes = ctx["comp"], ctx["sizes"]
+    raw = np.full(ctx["n"], -1, dtype=np.int64)
     # components too small to split are clusters as they are (vectorised: no loop over them)
     small = (sizes >= 2) & (sizes <= config.min_cluster_size)
     if len(comp):
         raw[small[comp]] = comp[small[comp]]
     next_label = len(sizes)
-    for c in np.nonzero(sizes > config.min_cluster_size)[0]:
-        vs = order[bounds[c] - sizes[c]:bounds[c]]
-        sub = g.induced_subgraph(vs.tolist())
-        subs = [h.induced_subgraph(vs.tolist()) for h in layer_graphs] if layer_graphs else None
-        m = leiden_membership(sub, method=config.method, resolution=config.resolution, seed=seed + int(c),
+    for c, vs, sub, subs in ctx["graphs"]:
+        m = leiden_membership(sub, method=config.method, resolution=config.resolution, seed=seed + c,
                               layer_graphs=subs)
         raw[vs] = m + next_label
         next_label += int(m.max()) + 1
