@@ -90,13 +90,18 @@ def evidence_from_world(folder: Path, cache: Path):
     return ev
 
 
+def _cat(codes: np.ndarray, names) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(names, dtype="str"))
+
+
 def synthetic_evidence(n: int, *, seed: int = 0, group_share: float = 0.3, random_degree: float = 8.0):
     """An EvidenceGraph of ``n`` accounts with planted groups and sparse random links.
 
     ``group_share`` of the accounts sit in dense groups of 5-60 members (every pair linked on
-    network, payment, prompt and timing, so ~20-40M link rows at 1M accounts); the others get
-    ``random_degree`` random network links on average. Columns have graphbuild's types: ids are
-    strings, layer/kind categoricals, timestamps datetime64.
+    network, payment, prompt and timing: ~20M link rows at 1M accounts); everyone gets
+    ``random_degree`` random network links on average (shared residential exits), which ties
+    nearly all accounts into one giant component, as in the demo worlds. String columns are
+    categoricals (one of the layouts graphbuild may use); timestamps are datetime64.
     """
     from graphbuild.config import EvidenceConfig
     from graphbuild.graph import EvidenceGraph
@@ -115,83 +120,93 @@ def synthetic_evidence(n: int, *, seed: int = 0, group_share: float = 0.3, rando
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     gid = np.repeat(np.arange(len(sizes)), sizes)
     grouped = perm[:n_grouped]
-    # all pairs inside each group, vectorised by group size
     pa, pb = [], []
     for s in np.unique(sizes):
-        idx = np.nonzero(sizes == s)[0]
         i, j = np.triu_indices(s, 1)
-        base = starts[idx][:, None]
+        base = starts[sizes == s][:, None]
         pa.append(grouped[(base + i).ravel()])
         pb.append(grouped[(base + j).ravel()])
     ga, gb = np.concatenate(pa), np.concatenate(pb)
-    # random sparse links among everyone (residential exits, shared user agents)
     m = int(n * random_degree / 2)
     ra, rb = rng.integers(0, n, m), rng.integers(0, n, m)
     frames = []
-    t0 = np.datetime64("2026-10-01T00:00:00", "s")
-    for layer, a, b, wlo, whi in [("network", ga, gb, 0.3, 0.9), ("payment", ga, gb, 0.4, 0.9),
-                                  ("prompt", ga, gb, 0.2, 0.8), ("timing", ga, gb, 0.1, 0.5),
-                                  ("network", ra, rb, 0.05, 0.4)]:
-        keep = rng.random(len(a)) < (0.9 if layer != "network" or a is ga else 1.0)
-        a, b = a[keep], b[keep]
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
+    layers = ["network", "payment", "prompt", "timing"]
+    for li, a, b, wlo, whi, keep_p in [(0, ga, gb, 0.3, 0.9, 0.9), (1, ga, gb, 0.4, 0.9, 0.9),
+                                       (2, ga, gb, 0.2, 0.8, 0.9), (3, ga, gb, 0.1, 0.5, 0.9),
+                                       (0, ra, rb, 0.05, 0.4, 1.0)]:
+        keep = rng.random(len(a)) < keep_p
+        lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
         ok = lo != hi
-        frames.append(pd.DataFrame({"a": lo[ok], "b": hi[ok], "layer": layer,
-                                    "weight": rng.uniform(wlo, whi, ok.sum())}))
+        frames.append(pd.DataFrame({"a": lo[ok], "b": hi[ok], "layer": np.int8(li),
+                                    "weight": rng.uniform(wlo, whi, int(ok.sum()))}))
     links = pd.concat(frames, ignore_index=True)
+    del frames, pa, pb, ga, gb, ra, rb
     links = links.drop_duplicates(["a", "b", "layer"]).sort_values(["layer", "a", "b"], ignore_index=True)
-    links["layer"] = links["layer"].astype("category")
-    links["account_a"] = accounts[links["a"].to_numpy()]
-    links["account_b"] = accounts[links["b"].to_numpy()]
-    links["evidence_count"] = rng.integers(1, 20, len(links))
-    first = t0 + rng.integers(0, 20 * 86400, len(links)).astype("timedelta64[s]")
-    links["first_seen"] = first
-    links["last_seen"] = first + rng.integers(0, 8 * 86400, len(links)).astype("timedelta64[s]")
-    links = links[["a", "b", "account_a", "account_b", "layer", "weight", "evidence_count", "first_seen",
-                   "last_seen"]]
+    k = len(links)
+    t0 = np.datetime64("2026-10-01T00:00:00", "us")
+    first = t0 + rng.integers(0, 20 * 86400, k).astype("timedelta64[s]")
+    links = pd.DataFrame({
+        "a": links["a"].to_numpy(), "b": links["b"].to_numpy(),
+        "account_a": _cat(links["a"].to_numpy(), accounts), "account_b": _cat(links["b"].to_numpy(), accounts),
+        "layer": _cat(links["layer"].to_numpy(), layers), "weight": links["weight"].to_numpy(),
+        "evidence_count": rng.integers(1, 20, k), "first_seen": first,
+        "last_seen": first + rng.integers(0, 8 * 86400, k).astype("timedelta64[s]")})
 
-    # uses: every grouped account uses its group's ip, prefix, instrument and 2 templates; everyone
-    # has its own ip and template, and a few shared residential exits / user agents
-    rows = []
-    g_acc = grouped
-    for kind, per in [("ip", 1), ("prefix", 1), ("instrument", 1), ("template", 2), ("user_agent", 1)]:
+    # uses: grouped accounts share their group's ip, prefix, instrument, 2 templates and user agent;
+    # everyone has an own ip, template and prefix, and one of n/4 common user agents
+    acc, kind, ident, names = [], [], [], []
+    kinds = ["instrument", "ip", "prefix", "template", "user_agent"]
+    n_names = 0
+    for ki, kname, per in [(1, "ip", 1), (2, "prefix", 1), (0, "instrument", 1), (3, "template", 2),
+                           (4, "user_agent", 1)]:
         for r in range(per):
-            ident = np.array([f"{kind[0]}g{g}-{r}" for g in range(len(sizes))], dtype=object)[gid]
-            rows.append(pd.DataFrame({"acc": g_acc, "kind": kind, "identifier": ident}))
-    for kind in ("ip", "template", "prefix"):
-        rows.append(pd.DataFrame({"acc": np.arange(n), "kind": kind,
-                                  "identifier": np.array([f"{kind[0]}s{i}" for i in range(n)], dtype=object)}))
-    shared = rng.integers(0, n // 4 + 1, n)
-    rows.append(pd.DataFrame({"acc": np.arange(n), "kind": "user_agent",
-                              "identifier": np.array([f"ua{i}" for i in shared], dtype=object)}))
-    uses = pd.concat(rows, ignore_index=True).sort_values(["acc", "kind", "identifier"], ignore_index=True)
-    k = len(uses)
-    uses.insert(0, "account_id", accounts[uses.pop("acc").to_numpy()])
-    uses["kind"] = uses["kind"].astype("category")
-    uses["n_events"] = rng.integers(1, 200, k)
+            acc.append(grouped)
+            kind.append(np.full(n_grouped, ki, np.int8))
+            ident.append(n_names + gid)
+            names.append(np.char.add(f"{kname}-g{r}-", np.arange(len(sizes)).astype(str)))
+            n_names += len(sizes)
+    for ki, kname in [(1, "ip"), (3, "template"), (2, "prefix")]:
+        acc.append(np.arange(n))
+        kind.append(np.full(n, ki, np.int8))
+        ident.append(n_names + np.arange(n))
+        names.append(np.char.add(f"{kname}-s", np.arange(n).astype(str)))
+        n_names += n
+    acc.append(np.arange(n))
+    kind.append(np.full(n, 4, np.int8))
+    ident.append(n_names + rng.integers(0, n // 4 + 1, n))
+    names.append(np.char.add("ua", np.arange(n // 4 + 1).astype(str)))
+    n_names += n // 4 + 1
+    acc, kind, ident = np.concatenate(acc), np.concatenate(kind), np.concatenate(ident)
+    names = np.concatenate(names).astype(object)
+    o = np.lexsort((ident, kind, acc))
+    acc, kind, ident = acc[o], kind[o], ident[o]
+    k = len(acc)
     f = t0 + rng.integers(0, 20 * 86400, k).astype("timedelta64[s]")
-    uses["first_seen"] = f
-    uses["last_seen"] = f + rng.integers(0, 8 * 86400, k).astype("timedelta64[s]")
-    cnt = uses.groupby(["kind", "identifier"], observed=True).size().rename("n_accounts").reset_index()
-    cnt = cnt[cnt["n_accounts"] >= 2].reset_index(drop=True)
-    cnt["layer"] = cnt["kind"].map({"ip": "network", "prefix": "network", "user_agent": "network",
-                                    "instrument": "payment", "template": "prompt"}).astype(str)
-    cnt["pair_weight"] = 1.0 / np.log1p(cnt["n_accounts"].to_numpy() + 1.0)
-    cnt["is_hub"] = cnt["n_accounts"] > 200
-    identifiers = cnt[["kind", "identifier", "layer", "n_accounts", "pair_weight", "is_hub"]]
-    tids = np.unique(uses.loc[uses["kind"] == "template", "identifier"].to_numpy().astype(str))
-    templates = pd.DataFrame({"template_id": tids, "skeleton": [f"Solve step by step: <{t}>" for t in tids],
+    uses = pd.DataFrame({"account_id": _cat(acc, accounts), "kind": _cat(kind, kinds),
+                         "identifier": _cat(ident, names), "n_events": rng.integers(1, 200, k), "first_seen": f,
+                         "last_seen": f + rng.integers(0, 8 * 86400, k).astype("timedelta64[s]")})
+    cnt = np.bincount(ident, minlength=len(names))
+    kind_of = np.zeros(len(names), np.int8)
+    kind_of[ident] = kind
+    shared = np.nonzero(cnt >= 2)[0]
+    layer_of = np.array(["payment", "network", "network", "prompt", "network"], dtype=object)
+    identifiers = pd.DataFrame({"kind": _cat(kind_of[shared], kinds), "identifier": names[shared].astype(str),
+                                "layer": layer_of[kind_of[shared]].astype(str), "n_accounts": cnt[shared],
+                                "pair_weight": 1.0 / np.log1p(cnt[shared] + 1.0), "is_hub": cnt[shared] > 200})
+    tids = names[np.nonzero(kind_of == 3)[0]]
+    templates = pd.DataFrame({"template_id": tids.astype(str),
+                              "skeleton": np.char.add("Solve step by step: ", tids.astype(str)),
                               "n_accounts": 1, "n_prompts": 1, "is_hub": False,
-                              "examples": [[f"example of {t}"] for t in tids]})
+                              "examples": [["an example prompt"]] * len(tids)})
     grp = np.zeros(n, bool)
     grp[grouped] = True
     created = t0 + rng.integers(0, 20 * 86400, n).astype("timedelta64[s]")
     created[grouped] = t0 + (gid * 3600 + rng.integers(0, 36 * 3600, n_grouped)).astype("timedelta64[s]")
     features = pd.DataFrame({
-        "account_id": accounts, "created_at": created,
+        "account_id": pd.array(accounts, dtype="str"), "created_at": created,
         "hours_to_first_use": np.where(grp, rng.uniform(0, 12, n), rng.uniform(0, 400, n)),
         "disposable_mail": grp & (rng.random(n) < 0.7), "free_mail": rng.random(n) < 0.5,
-        "org_declared": rng.random(n) < 0.1, "org_id": None,
+        "org_declared": rng.random(n) < 0.1,
         "prepaid_share": np.where(grp, rng.uniform(0.5, 1, n), 0.0) * (rng.random(n) < 0.8),
         "n_instruments": rng.integers(0, 3, n),
         "ip_rotation": np.where(grp, rng.uniform(0.3, 0.9, n), rng.uniform(0, 0.2, n)),

@@ -116,21 +116,28 @@ def cluster_layer_shares(evidence, report: "ClusterReport") -> dict:
     Returns ``{cluster_id: {layer: share}}`` with shares rounded to 4 digits; clusters without
     internal links map to ``{}``.
     """
-    cid = report.accounts["cluster_id"].to_numpy(dtype=object)
-    l = evidence.links
     out = {c: {} for c in report.clusters["cluster_id"]}
-    if l.empty:
+    links = evidence.links
+    if links.empty:
         return out
-    ca, cb = cid[l["a"].to_numpy()], cid[l["b"].to_numpy()]
-    same = (ca == cb) & pd.notna(ca)
+    codes, names = pd.factorize(report.accounts["cluster_id"], use_na_sentinel=True)
+    ca, cb = codes[links["a"].to_numpy()], codes[links["b"].to_numpy()]
+    same = (ca == cb) & (ca >= 0)
     if not same.any():
         return out
-    df = pd.DataFrame({"c": ca[same], "layer": l["layer"].to_numpy()[same], "w": l["weight"].to_numpy()[same]})
+    lcode, luniq = pd.factorize(links["layer"])
+    luniq = np.asarray(pd.Index(luniq).astype(str), dtype=object)
+    layers = np.sort(luniq)
+    rank = np.searchsorted(layers, luniq)  # layers in name order, as a groupby on the names sorts them
+    df = pd.DataFrame({"c": ca[same], "layer": rank[lcode[same]], "w": links["weight"].to_numpy()[same]})
     per = df.groupby(["c", "layer"], sort=True)["w"].sum()
     tot = per.groupby(level=0).sum()
-    for (c, layer), w in per.items():
-        if tot[c] > 0:
-            out.setdefault(c, {})[layer] = round(float(w / tot[c]), 4)
+    tot = tot.reindex(range(len(names))).to_numpy()
+    names = np.asarray(names, dtype=object)
+    for (c, li), w in zip(per.index.tolist(), per.to_numpy().tolist()):
+        t = tot[c]
+        if t > 0:
+            out.setdefault(names[c], {})[layers[li]] = round(float(w / t), 4)
     return out
 
 
