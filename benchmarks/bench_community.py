@@ -61,12 +61,12 @@ def _peak_gib() -> float:
 def _step(name: str, fn):
     _reset_peak()
     base = _rss_gib()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    dt = time.perf_counter() - t
+    dt, dcpu = time.perf_counter() - t, time.process_time() - cpu
     peak = _peak_gib()
-    print(f"  {name:<22} {dt:8.1f} s   RSS before {base:5.2f} GiB  peak {peak:5.2f} GiB  (+{peak - base:4.2f})",
-          flush=True)
+    print(f"  {name:<16} {dt:7.1f} s wall {dcpu:7.1f} s cpu   RSS before {base:5.2f} GiB  peak {peak:5.2f} GiB "
+          f"(+{peak - base:4.2f})", flush=True)
     return out
 
 
@@ -231,6 +231,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/community"), help="where EvidenceGraphs are pickled")
     ap.add_argument("--seed", type=int, default=0, help="Leiden seed")
     ap.add_argument("--stability-runs", type=int, default=None, help="override CommunityConfig.stability_runs")
+    ap.add_argument("--lineage", action="store_true", help="also time lineage matching against a perturbed copy")
     ap.add_argument("--save", type=Path, help="pickle (membership, stability, clusters, accounts) here")
     args = ap.parse_args(argv)
 
@@ -259,8 +260,16 @@ def main(argv=None) -> int:
     part = _step("detect", lambda: detect(ev, cfg, seed=args.seed))
     rep = _step("score", lambda: score(ev, part))
     total = time.perf_counter() - t0
-    print(f"  {'community stage':<22} {total:8.1f} s   clusters {part.n_clusters}, flagged "
+    print(f"  {'community stage':<16} {total:7.1f} s wall   clusters {part.n_clusters}, flagged "
           f"{int(rep.clusters['flagged'].sum())}, clustered accounts {int((part.membership >= 0).sum())}", flush=True)
+    if args.lineage:
+        from community.lineage import match_clusters
+
+        current = {r.cluster_id: r.members for r in rep.clusters.itertuples()}
+        # the previous run: the same clusters, every tenth one losing a fifth of its members
+        previous = {cid: (m[: len(m) - len(m) // 5] if i % 10 == 0 else m)
+                    for i, (cid, m) in enumerate(sorted(current.items()))}
+        _step("lineage", lambda: match_clusters(previous, current))
     if args.save:
         with open(args.save, "wb") as fh:
             pickle.dump({"membership": part.membership, "stability": part.stability, "clusters": rep.clusters,
