@@ -94,7 +94,8 @@ def template_concentration(evidence, membership: np.ndarray, n_clusters: int, *,
     tid = u["identifier"].iloc[sel].astype(str).reset_index(drop=True)
     tcode, tuniq = pd.factorize(tid)
     fam_of = pd.Series(np.asarray(pd.Index(tuniq).astype(str), dtype=object)).str[:1]
-    fcode = pd.factorize(fam_of)[0][tcode] if len(tuniq) else np.zeros(0, np.int64)
+    # families numbered in name order, so the groupby below sums in the order a groupby on names would
+    fcode = pd.factorize(fam_of, sort=True)[0][tcode] if len(tuniq) else np.zeros(0, np.int64)
     n_ev = u["n_events"].to_numpy()[sel].astype(float)
     req = evidence.features["n_requests"].to_numpy(dtype=float)
     df = pd.DataFrame({"c": c, "acc": acc, "tid": tcode, "fam": fcode, "share": n_ev / np.maximum(req[acc], 1.0)})
@@ -120,7 +121,8 @@ def cluster_layer_shares(evidence, report: "ClusterReport") -> dict:
     links = evidence.links
     if links.empty:
         return out
-    codes, names = pd.factorize(report.accounts["cluster_id"], use_na_sentinel=True)
+    # cluster ids numbered in name order: the groupby below then sums as one on the names would
+    codes, names = pd.factorize(report.accounts["cluster_id"], sort=True, use_na_sentinel=True)
     ca, cb = codes[links["a"].to_numpy()], codes[links["b"].to_numpy()]
     same = (ca == cb) & (ca >= 0)
     if not same.any():

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from community.scoring import segment_medians
 from graphbuild.errors import ConfigError
 
 __all__ = ["CommunityConfig", "Partition", "detect", "leiden_membership", "combined_links"]
@@ -213,9 +214,10 @@ def trim_members(membership: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.nda
         ok = m >= 0
         if not ok.any():
             break
-        med = pd.Series(inside[ok]).groupby(m[ok]).median()
+        labels = m[ok]
+        med = segment_medians(inside[ok], labels, int(labels.max()) + 1)  # = pandas' groupby median
         thr = np.zeros(n)
-        thr[ok] = ratio * med.reindex(m[ok]).to_numpy()
+        thr[ok] = ratio * med[labels]
         drop = ok & (inside < thr)
         if not drop.any():
             break
@@ -223,22 +225,76 @@ def trim_members(membership: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.nda
     return m
 
 
+_COMBINED: dict = {}
+
+
 def combined_links(evidence, layers=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The links summed over ``layers`` (default: all) as arrays ``a, b, weight``, sorted by ``(a, b)``.
 
-    The same pairs and weights as ``evidence.combined(layers)`` (pandas' compensated group sum
-    in row order), with one integer key instead of a two-key groupby and no DataFrame.
+    The same pairs and bit-identical weights as ``evidence.combined(layers)``, which sums with
+    pandas' compensated (Kahan) group sum in row order: here one stable sort of an integer pair
+    key (cheap: the links come in a few sorted runs) and the same compensated sum, one pass per
+    layer. The result for all layers is kept for the last EvidenceGraph asked, so detection and
+    scoring combine the links once.
     """
     links = evidence.links
-    if layers is not None and len(links):
-        links = links[links["layer"].isin(list(layers))]
+    if layers is None:
+        hit = _COMBINED.get("key")
+        if hit is not None and hit[0]() is evidence and hit[1] is links:
+            return _COMBINED["value"]
+    else:
+        if len(links):
+            links = links[links["layer"].isin(list(layers))]
     if len(links) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, float)
-    n = max(int(evidence.n_accounts), 1)
-    key = links["a"].to_numpy(np.int64) * n + links["b"].to_numpy(np.int64)
-    s = pd.Series(links["weight"].to_numpy()).groupby(key, sort=True).sum()
-    k = s.index.to_numpy(np.int64)
-    return k // n, k % n, s.to_numpy(dtype=float)
+        out = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, float)
+    else:
+        out = _kahan_pairs(links["a"].to_numpy(np.int64), links["b"].to_numpy(np.int64),
+                           links["weight"].to_numpy(dtype=float), max(int(evidence.n_accounts), 1))
+    if layers is None:
+        import weakref
+
+        try:
+            _COMBINED["key"] = (weakref.ref(evidence), evidence.links)
+            _COMBINED["value"] = out
+        except TypeError:  # an object without weak references: no caching
+            _COMBINED.clear()
+    return out
+
+
+def _kahan_pairs(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum ``w`` per pair ``(a, b)`` bit for bit as pandas' groupby sum does.
+
+    pandas sums rows already sorted by the key (and free of NaN) with ``numpy.add.reduceat``,
+    and anything else with a compensated (Kahan) sum in row order, skipping NaN.
+    """
+    key = a * n + b
+    monotonic = bool((key[1:] >= key[:-1]).all())
+    if not monotonic:
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        w = w[order]
+    start = np.ones(len(key), dtype=bool)
+    start[1:] = key[1:] != key[:-1]
+    first = np.nonzero(start)[0]
+    if monotonic and not np.isnan(w).any():
+        k = key[first]
+        return k // n, k % n, np.add.reduceat(w, first)
+    group = np.cumsum(start) - 1
+    rank = np.arange(len(key)) - first[group]
+    total = np.zeros(len(first))
+    comp = np.zeros(len(first))
+    for r in range(int(rank.max()) + 1 if len(rank) else 0):
+        at = np.nonzero(rank == r)[0]
+        g, val = group[at], w[at]
+        ok = ~np.isnan(val)
+        g, val = g[ok], val[ok]
+        y = val - comp[g]
+        t = total[g] + y
+        c = (t - total[g]) - y
+        comp[g] = np.where(np.isnan(c), 0.0, c)  # an infinite value: no compensation (as pandas)
+        total[g] = t
+    k = key[first]
+    return k // n, k % n, total
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
