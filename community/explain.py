@@ -148,6 +148,23 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(pd.Index(uniques).astype(str), dtype=object)
 
 
+def _reduce_times(values: pd.Series, rows: np.ndarray, starts: np.ndarray, ufunc) -> np.ndarray:
+    """Per run of ``rows`` starting at ``starts``, the min (``numpy.minimum``) or max of timestamps, NaT skipped."""
+    t = pd.to_datetime(values)
+    if getattr(t.dtype, "tz", None) is not None:
+        t = t.dt.tz_localize(None)
+    arr = t.to_numpy()
+    if len(starts) == 0:
+        return arr[:0]
+    iv = arr.view(np.int64)[rows]
+    nat = np.iinfo(np.int64).min
+    if ufunc is np.minimum:
+        iv = np.where(iv == nat, np.iinfo(np.int64).max, iv)
+    out = ufunc.reduceat(iv, starts)
+    out = np.where(out == np.iinfo(np.int64).max, nat, out)
+    return out.view(arr.dtype)
+
+
 def evidence_summaries(evidence, membership: np.ndarray, n_clusters: int, *, top: int = 10,
                        account_codes: np.ndarray | None = None, lookups: dict | None = None) -> list[dict]:
     """:func:`evidence_summary` of every cluster of ``membership`` at once (groupbys over all clusters).
@@ -193,20 +210,32 @@ def evidence_summaries(evidence, membership: np.ndarray, n_clusters: int, *, top
     span = pd.DataFrame({"c": cl, "first": first, "last": last}).groupby("c", sort=True).agg(
         first=("first", "min"), last=("last", "max")).reindex(range(k))
     n_prompts = np.bincount(cl[is_tpl], weights=n_ev[is_tpl].astype(float), minlength=k).astype(np.int64)
-    pre = pd.DataFrame({"c": cl[is_prefix], "i": icode[is_prefix]}).drop_duplicates()
-    n_prefixes = np.bincount(pre["c"].to_numpy(), minlength=k)
 
-    # per (cluster, kind, identifier), on one integer key
+    # per (cluster, kind, identifier): one integer key and one sort (no hash tables over the rows)
     n_k, n_i = max(len(kinds), 1), max(len(idents), 1)
-    key = np.where(valid, (cl * n_k + kcode) * n_i + icode, -1)
-    g = pd.DataFrame({"key": key, "n_events": n_ev, "first": first, "last": last})[valid]
-    inner = g.groupby("key", sort=True).agg(n_events=("n_events", "sum"), first_seen=("first", "min"),
-                                            last_seen=("last", "max"))
-    distinct = ~pd.DataFrame({"key": key, "acc": acc}).duplicated().to_numpy() & valid
-    inner["n_in_cluster"] = pd.Series(key[distinct]).value_counts().reindex(inner.index).to_numpy()
-    inner = inner[inner["n_in_cluster"] >= 2].reset_index()
-    kk = inner["key"].to_numpy()
-    inner["c"] = kk // (n_k * n_i)
+    rows = np.nonzero(valid)[0]
+    key = (cl[rows] * n_k + kcode[rows]) * n_i + icode[rows]
+    o = np.lexsort((acc[rows], key))
+    rows, key = rows[o], key[o]
+    new_key = np.ones(len(key), dtype=bool)
+    new_key[1:] = key[1:] != key[:-1]
+    starts = np.nonzero(new_key)[0]
+    racc = acc[rows]
+    new_acc = new_key.copy()
+    new_acc[1:] |= racc[1:] != racc[:-1]
+    gkey = key[starts]
+    gkind = (gkey // n_i) % n_k
+    gc = gkey // (n_k * n_i)
+    prefix_codes = np.nonzero(kinds == "prefix")[0]
+    n_prefixes = np.bincount(gc[np.isin(gkind, prefix_codes)], minlength=k)
+    n_in = np.add.reduceat(new_acc.astype(np.int64), starts) if len(starts) else np.zeros(0, np.int64)
+    n_events = np.add.reduceat(n_ev[rows].astype(np.int64), starts) if len(starts) else np.zeros(0, np.int64)
+    first_min = _reduce_times(first, rows, starts, np.minimum)
+    last_max = _reduce_times(last, rows, starts, np.maximum)
+    sh = n_in >= 2
+    kk = gkey[sh]
+    inner = pd.DataFrame({"key": kk, "n_events": n_events[sh], "first_seen": first_min[sh],
+                          "last_seen": last_max[sh], "n_in_cluster": n_in[sh], "c": gc[sh]})
     inner["kind"] = kinds[(kk // n_i) % n_k] if len(inner) else np.zeros(0, object)
     inner["identifier"] = idents[kk % n_i] if len(inner) else np.zeros(0, object)
     ids = lookups["identifiers"].reset_index()
@@ -234,10 +263,12 @@ def evidence_summaries(evidence, membership: np.ndarray, n_clusters: int, *, top
                                                          ascending=[True, False, True])
     tpl = tpl[tpl.groupby("c", sort=False).cumcount().to_numpy() < 5]
     tmeta = lookups["templates"]
-    meta = tmeta.reindex(pd.Index(tpl["identifier"].astype(str))) if len(tpl) else tmeta.iloc[:0]
-    found = np.asarray(pd.Index(tpl["identifier"].astype(str)).isin(tmeta.index)) if len(tpl) else np.zeros(0, bool)
-    skel = meta["skeleton"].tolist() if len(tpl) else []
-    exs = meta["examples"].tolist() if len(tpl) else []
+    wanted = np.asarray(tpl["identifier"], dtype=object)
+    pos = (pd.Index(np.asarray(tmeta.index.astype(str), dtype=object)).get_indexer(wanted) if len(tpl)
+           else np.zeros(0, np.int64))
+    found = pos >= 0
+    skel = tmeta["skeleton"].to_numpy(dtype=object)[np.maximum(pos, 0)].tolist() if len(tpl) else []
+    exs = tmeta["examples"].to_numpy(dtype=object)[np.maximum(pos, 0)].tolist() if len(tpl) else []
     templates = [[] for _ in range(k)]
     for j, (c, ident, nin, na, nev) in enumerate(zip(tpl["c"].tolist(), tpl["identifier"].tolist(),
                                                      tpl["n_in_cluster"].tolist(), tpl["n_accounts"].tolist(),
