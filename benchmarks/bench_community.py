@@ -228,6 +228,9 @@ def main(argv=None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--world", type=Path, help="a demo-world folder (Parquet)")
     src.add_argument("--synthetic", type=int, metavar="N", help="a synthetic EvidenceGraph of N accounts")
+    ap.add_argument("--random-degree", type=float, default=8.0,
+                    help="mean number of random links per account in the synthetic graph (default 8: one giant "
+                         "component; below 1: many small components and ~10^5 clusters)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/community"), help="where EvidenceGraphs are pickled")
     ap.add_argument("--seed", type=int, default=0, help="Leiden seed")
     ap.add_argument("--stability-runs", type=int, default=None, help="override CommunityConfig.stability_runs")
@@ -243,16 +246,17 @@ def main(argv=None) -> int:
         ev = evidence_from_world(args.world, args.cache)
         name = args.world.name
     else:
-        path = args.cache / f"synthetic-{args.synthetic}.pkl"
+        tag = "" if args.random_degree == 8.0 else f"-d{args.random_degree:g}"
+        path = args.cache / f"synthetic-{args.synthetic}{tag}.pkl"
         if path.exists():
             with open(path, "rb") as fh:
                 ev = pickle.load(fh)
         else:
-            ev = synthetic_evidence(args.synthetic)
+            ev = synthetic_evidence(args.synthetic, random_degree=args.random_degree)
             args.cache.mkdir(parents=True, exist_ok=True)
             with open(path, "wb") as fh:
                 pickle.dump(ev, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        name = f"synthetic-{args.synthetic}"
+        name = f"synthetic-{args.synthetic}{tag}"
     print(f"{name}: {ev.n_accounts} accounts, {len(ev.links)} link rows, {len(ev.uses)} use rows "
           f"(loaded in {time.perf_counter() - t:.1f} s, RSS {_rss_gib():.2f} GiB)", flush=True)
     cfg = CommunityConfig() if args.stability_runs is None else CommunityConfig(stability_runs=args.stability_runs)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from community.explain import evidence_summaries, reasons, summary_lookups
-from community.leiden import Partition, combined_links
+from community.leiden import _COMBINED, Partition, combined_links
 from community.scoring import ScoringConfig, account_groups, cluster_signals_many, score_clusters
 
 __all__ = ["ClusterReport", "score", "template_concentration", "cluster_layer_shares"]
@@ -185,6 +185,7 @@ def score(evidence, partition: Partition, config: ScoringConfig | None = None) -
     m = partition.membership
     k = partition.n_clusters
     emb = _embeddedness(evidence, m)
+    _COMBINED.clear()  # detection's combined links were kept for this; free them
     tden = _timing_density(evidence, m, k)
     feats = evidence.features
     codes = _account_codes(evidence)

@@ -176,6 +176,13 @@ def test_combined_links_and_component_graphs_match_the_igraph_view(demo_result):
     a, b, w = combined_links(ev)
     c = ev.combined()
     assert a.tolist() == c["a"].tolist() and b.tolist() == c["b"].tolist() and w.tolist() == c["weight"].tolist()
+    import dataclasses
+
+    # rows not sorted by pair: pandas sums with compensation in row order, and so must we
+    shuffled = dataclasses.replace(ev, links=ev.links.sample(frac=1.0, random_state=1).reset_index(drop=True))
+    a2, b2, w2 = combined_links(shuffled)
+    c2 = shuffled.combined()
+    assert a2.tolist() == c2["a"].tolist() and w2.tolist() == c2["weight"].tolist()
     g = ev.graph()
     ctx = _prepare(ev, CommunityConfig())
     assert ctx["graphs"], "the demo world has components to split"
@@ -209,3 +216,38 @@ def test_vectorised_signals_and_summaries_match_per_cluster(demo_result):
             assert repr(got) == repr(one[part_name]), (c, part_name)
         uses = ev.uses[ev.uses["account_id"].isin(set(ev.accounts[members]))]
         assert sums[c] == evidence_summary(ev, members, uses=uses, lookups=lookups), c
+
+
+def test_capped_leiden_equals_uncapped_when_it_converges(lfr):
+    g, _ = lfr
+    for seed in range(4):
+        full = leiden_membership(g, seed=seed)
+        assert leiden_membership(g, seed=seed, max_iterations=100).tolist() == full.tolist()
+    one = leiden_membership(g, seed=1, max_iterations=1)
+    assert len(one) == g.vcount() and _nmi(one, leiden_membership(g, seed=1)) >= 0.9
+    with pytest.raises(ConfigError):
+        leiden_membership(g, max_iterations=0)
+
+
+def test_large_components_capped_and_rerun_less(demo_result):
+    ev, part = demo_result.evidence, demo_result.partition
+    cfg = part.config
+    import dataclasses
+
+    # every component "large", but a cap it never reaches and all stability runs: the same partition
+    same = detect(ev, dataclasses.replace(cfg, large_edges=1, large_iterations=1000,
+                                          large_stability_runs=cfg.stability_runs), seed=part.seed)
+    assert same.membership.tolist() == part.membership.tolist()
+    assert same.stability.tolist() == part.stability.tolist()
+    # one iteration and one stability run on large components: still a partition with stabilities in [0, 1]
+    quick = detect(ev, dataclasses.replace(cfg, large_edges=1, large_iterations=1, large_stability_runs=1),
+                   seed=part.seed)
+    assert quick.n_clusters > 0 and len(quick.stability) == quick.n_clusters
+    assert ((quick.stability >= 0) & (quick.stability <= 1)).all()
+    # no stability run reaches a large component: its clusters keep stability 1
+    none = detect(ev, dataclasses.replace(cfg, large_edges=1, large_iterations=1, large_stability_runs=0),
+                  seed=part.seed)
+    assert np.allclose(none.stability, 1.0)
+    for bad in ({"large_edges": 0}, {"large_iterations": 0}, {"large_stability_runs": -1}):
+        with pytest.raises(ConfigError):
+            CommunityConfig(**bad)
