@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["reasons", "evidence_summary", "summary_lookups", "shared_evidence"]
+__all__ = ["reasons", "evidence_summary", "evidence_summaries", "summary_lookups", "shared_evidence"]
 
 
 def _pct(x: float) -> str:
@@ -126,6 +126,182 @@ def evidence_summary(evidence, members: np.ndarray, *, top: int = 10, activity: 
         "first_seen": _iso(uses["first_seen"].min()) if len(uses) else None,
         "last_seen": _iso(uses["last_seen"].max()) if len(uses) else None,
     }
+
+
+def _iso_many(values) -> list:
+    """:func:`_iso` of many timestamps at once (None for missing)."""
+    t = pd.to_datetime(pd.Series(values).reset_index(drop=True))
+    if getattr(t.dtype, "tz", None) is not None:
+        t = t.dt.tz_localize(None)
+    if len(t) == 0:
+        return []
+    text = np.char.add(np.datetime_as_string(t.to_numpy().astype("datetime64[s]"), unit="s"), "Z").astype(object)
+    text[t.isna().to_numpy()] = None
+    return text.tolist()
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and their string values, for a str, object, pyarrow or categorical column."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(np.int64), np.asarray(values.cat.categories.astype(str), dtype=object)
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), np.asarray(pd.Index(uniques).astype(str), dtype=object)
+
+
+def _reduce_times(values: pd.Series, rows: np.ndarray, starts: np.ndarray, ufunc) -> np.ndarray:
+    """Per run of ``rows`` starting at ``starts``, the min (``numpy.minimum``) or max of timestamps, NaT skipped."""
+    t = pd.to_datetime(values)
+    if getattr(t.dtype, "tz", None) is not None:
+        t = t.dt.tz_localize(None)
+    arr = t.to_numpy()
+    if len(starts) == 0:
+        return arr[:0]
+    iv = arr.view(np.int64)[rows]
+    nat = np.iinfo(np.int64).min
+    if ufunc is np.minimum:
+        iv = np.where(iv == nat, np.iinfo(np.int64).max, iv)
+    out = ufunc.reduceat(iv, starts)
+    out = np.where(out == np.iinfo(np.int64).max, nat, out)
+    return out.view(arr.dtype)
+
+
+def evidence_summaries(evidence, membership: np.ndarray, n_clusters: int, *, top: int = 10,
+                       account_codes: np.ndarray | None = None, lookups: dict | None = None) -> list[dict]:
+    """:func:`evidence_summary` of every cluster of ``membership`` at once (groupbys over all clusters).
+
+    Parameters
+    ----------
+    evidence : graphbuild.EvidenceGraph
+    membership : int array
+        Per vertex, its cluster ``0..n_clusters-1`` or -1.
+    account_codes : int array, optional
+        Vertex of every row of ``evidence.uses`` (-1 when unknown), if already computed.
+
+    Returns
+    -------
+    list of dict
+        Per cluster, the same dict :func:`evidence_summary` returns for its members.
+    """
+    k = n_clusters
+    if k == 0:
+        return []
+    lookups = lookups or summary_lookups(evidence)
+    m = np.asarray(membership)
+    u = evidence.uses
+    if account_codes is None:
+        account_codes = pd.Categorical(u["account_id"], categories=evidence.accounts).codes
+    acc = np.asarray(account_codes, dtype=np.int64)
+    cl = np.where(acc >= 0, m[np.maximum(acc, 0)], -1)
+    keep = np.nonzero(cl >= 0)[0]
+    cl, acc = cl[keep], acc[keep]
+
+    def col(name):
+        return u[name].iloc[keep].reset_index(drop=True)
+
+    kcode, kinds = _codes(col("kind"))
+    icode, idents = _codes(col("identifier"))
+    n_ev = u["n_events"].to_numpy()[keep]
+    first, last = col("first_seen"), col("last_seen")
+    is_tpl = np.isin(kcode, np.nonzero(kinds == "template")[0])
+    valid = (kcode >= 0) & (icode >= 0)  # groupby drops missing keys
+    is_prefix = np.isin(kcode, np.nonzero(kinds == "prefix")[0]) & valid
+
+    # per cluster, over all its use rows
+    span = pd.DataFrame({"c": cl, "first": first, "last": last}).groupby("c", sort=True).agg(
+        first=("first", "min"), last=("last", "max")).reindex(range(k))
+    n_prompts = np.bincount(cl[is_tpl], weights=n_ev[is_tpl].astype(float), minlength=k).astype(np.int64)
+
+    # per (cluster, kind, identifier): one integer key and one sort (no hash tables over the rows)
+    n_k, n_i = max(len(kinds), 1), max(len(idents), 1)
+    rows = np.nonzero(valid)[0]
+    key = (cl[rows] * n_k + kcode[rows]) * n_i + icode[rows]
+    o = np.lexsort((acc[rows], key))
+    rows, key = rows[o], key[o]
+    new_key = np.ones(len(key), dtype=bool)
+    new_key[1:] = key[1:] != key[:-1]
+    starts = np.nonzero(new_key)[0]
+    racc = acc[rows]
+    new_acc = new_key.copy()
+    new_acc[1:] |= racc[1:] != racc[:-1]
+    gkey = key[starts]
+    gkind = (gkey // n_i) % n_k
+    gc = gkey // (n_k * n_i)
+    prefix_codes = np.nonzero(kinds == "prefix")[0]
+    n_prefixes = np.bincount(gc[np.isin(gkind, prefix_codes)], minlength=k)
+    n_in = np.add.reduceat(new_acc.astype(np.int64), starts) if len(starts) else np.zeros(0, np.int64)
+    n_events = np.add.reduceat(n_ev[rows].astype(np.int64), starts) if len(starts) else np.zeros(0, np.int64)
+    first_min = _reduce_times(first, rows, starts, np.minimum)
+    last_max = _reduce_times(last, rows, starts, np.maximum)
+    sh = n_in >= 2
+    kk = gkey[sh]
+    inner = pd.DataFrame({"key": kk, "n_events": n_events[sh], "first_seen": first_min[sh],
+                          "last_seen": last_max[sh], "n_in_cluster": n_in[sh], "c": gc[sh]})
+    inner["kind"] = kinds[(kk // n_i) % n_k] if len(inner) else np.zeros(0, object)
+    inner["identifier"] = idents[kk % n_i] if len(inner) else np.zeros(0, object)
+    ids = lookups["identifiers"].reset_index()
+    ids = ids.assign(kind=np.asarray(ids["kind"].astype(str), dtype=object),
+                     identifier=np.asarray(ids["identifier"].astype(str), dtype=object))
+    inner = inner.merge(ids, on=["kind", "identifier"], how="left", sort=False)
+    inner["n_accounts"] = inner["n_accounts"].fillna(inner["n_in_cluster"]).astype(int)
+    inner["is_hub"] = inner["is_hub"].astype(object).fillna(False).astype(bool)
+
+    # top identifiers (not templates): n_in_cluster desc, kind, identifier
+    non = inner[inner["kind"] != "template"].sort_values(["c", "n_in_cluster", "kind", "identifier"],
+                                                         ascending=[True, False, True, True])
+    non = non[non.groupby("c", sort=False).cumcount().to_numpy() < top]
+    non_first, non_last = _iso_many(non["first_seen"]), _iso_many(non["last_seen"])
+    top_ids = [[] for _ in range(k)]
+    for c, kind, ident, na, nin, hub, fs, ls in zip(non["c"].tolist(), non["kind"].tolist(),
+                                                    non["identifier"].tolist(), non["n_accounts"].tolist(),
+                                                    non["n_in_cluster"].tolist(), non["is_hub"].tolist(),
+                                                    non_first, non_last):
+        top_ids[c].append({"kind": kind, "identifier": ident, "n_accounts": int(na), "n_in_cluster": int(nin),
+                           "is_hub": bool(hub), "first_seen": fs, "last_seen": ls})
+
+    # main templates: n_events desc, identifier
+    tpl = inner[inner["kind"] == "template"].sort_values(["c", "n_events", "identifier"],
+                                                         ascending=[True, False, True])
+    tpl = tpl[tpl.groupby("c", sort=False).cumcount().to_numpy() < 5]
+    tmeta = lookups["templates"]
+    wanted = np.asarray(tpl["identifier"], dtype=object)
+    pos = (pd.Index(np.asarray(tmeta.index.astype(str), dtype=object)).get_indexer(wanted) if len(tpl)
+           else np.zeros(0, np.int64))
+    found = pos >= 0
+    skel = tmeta["skeleton"].to_numpy(dtype=object)[np.maximum(pos, 0)].tolist() if len(tpl) else []
+    exs = tmeta["examples"].to_numpy(dtype=object)[np.maximum(pos, 0)].tolist() if len(tpl) else []
+    templates = [[] for _ in range(k)]
+    for j, (c, ident, nin, na, nev) in enumerate(zip(tpl["c"].tolist(), tpl["identifier"].tolist(),
+                                                     tpl["n_in_cluster"].tolist(), tpl["n_accounts"].tolist(),
+                                                     tpl["n_events"].tolist())):
+        ok = bool(found[j])
+        npr = n_prompts[c]
+        ex = exs[j] if ok else None
+        templates[c].append({
+            "template_id": ident,
+            "skeleton": str(skel[j])[:500] if ok else "",
+            "n_in_cluster": int(nin), "n_accounts": int(na),
+            "share_of_prompts": round(float(np.int64(nev) / npr), 4) if npr else 0.0,
+            "examples": [] if not ok or ex is None else [str(x) for x in list(ex)],
+        })
+
+    inst = inner[inner["kind"] == "instrument"]
+    inst_any = np.bincount(inst["c"].to_numpy(), minlength=k)
+    inst_acc = np.bincount(inst["c"].to_numpy(), weights=inst["n_in_cluster"].to_numpy(float), minlength=k)
+
+    created = pd.DataFrame({"c": m, "t": evidence.features["created_at"].to_numpy()})
+    created = created[created["c"] >= 0].groupby("c", sort=True)["t"].agg(["min", "max"]).reindex(range(k))
+    c_first, c_last = _iso_many(created["min"]), _iso_many(created["max"])
+    s_first, s_last = _iso_many(span["first"]), _iso_many(span["last"])
+    return [{
+        "top_identifiers": top_ids[c],
+        "templates": templates[c],
+        "n_prefixes": int(n_prefixes[c]),
+        "shared_instruments": {"any": int(inst_any[c]), "accounts": int(inst_acc[c]) if inst_any[c] else 0},
+        "created_first": c_first[c],
+        "created_last": c_last[c],
+        "first_seen": s_first[c],
+        "last_seen": s_last[c],
+    } for c in range(k)]
 
 
 def summary_lookups(evidence) -> dict:

@@ -217,6 +217,13 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
     def is_match(pid: str, cid: str) -> bool:
         return contained(pid, cid) and jac(pid, cid) >= min_jaccard
 
+    # who overlaps whom, so that the rules below never scan all previous x all current clusters
+    by_cur: dict[str, list[str]] = {}
+    by_prev: dict[str, list[str]] = {}
+    for pid, cid in overlap:
+        by_cur.setdefault(cid, []).append(pid)
+        by_prev.setdefault(pid, []).append(cid)
+
     matches = [pc for pc in overlap if is_match(*pc)]
     matches.sort(key=lambda pc: (-overlap[pc], -jac(*pc), pc[0], pc[1]))
     inherits: dict[str, str] = {}      # current -> previous
@@ -239,7 +246,7 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
     for cid in cur_ids:
         pid = inherits.get(cid)
         if pid is not None:
-            absorbed = sorted(q for q in prev_ids if q != pid and (q, cid) in overlap
+            absorbed = sorted(q for q in by_cur.get(cid, ()) if q != pid
                               and contained(q, cid) and share(q, cid) > 0.5)
             if absorbed:
                 status[cid], sources[cid] = MERGED, [pid, *absorbed]
@@ -255,7 +262,8 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
                     status[cid] = CONTINUING
                 sources[cid] = [pid]
         else:
-            parents = [p for p in split_parents if cid in pieces[p] and is_match(p, cid)]
+            parents = [p for p in by_cur.get(cid, ())
+                       if p in split_parents and cid in pieces[p] and is_match(p, cid)]
             if parents:
                 parents.sort(key=lambda p: (-overlap[(p, cid)], p))
                 status[cid], sources[cid] = SPLIT, [parents[0]]
@@ -290,8 +298,7 @@ def match_clusters(previous: Mapping[str, Collection[str]], current: Mapping[str
     for pid in prev_ids:
         if pid in named:
             continue
-        best = sorted((c for c in cur_ids if (pid, c) in overlap),
-                      key=lambda c: (-overlap[(pid, c)], -jac(pid, c), c))
+        best = sorted(by_prev.get(pid, ()), key=lambda c: (-overlap[(pid, c)], -jac(pid, c), c))
         o, j = (overlap[(pid, best[0])], round(jac(pid, best[0]), 4)) if best else (0, 0.0)
         rows.append((pid, DISSOLVED, pid, o, j, len(prev[pid]), 0))
 

@@ -54,8 +54,8 @@ import pandas as pd
 
 from graphbuild.errors import ConfigError
 
-__all__ = ["ScoringConfig", "cluster_signals", "score_clusters", "account_groups", "groups_from_signals",
-           "GROUPS", "DEFAULT_GROUP_WEIGHTS"]
+__all__ = ["ScoringConfig", "cluster_signals", "cluster_signals_many", "score_clusters", "account_groups",
+           "groups_from_signals", "segment_sums", "segment_medians", "GROUPS", "DEFAULT_GROUP_WEIGHTS"]
 
 GROUPS = ("creation", "payment", "network", "content", "behaviour")
 #: fewest members for the cluster-only coincidence signals (burst, night, narrow schedule)
@@ -178,6 +178,196 @@ def cluster_signals(features: pd.DataFrame, members: np.ndarray, *, timing_densi
     }
     groups = {k: float(v) for k, v in groups_from_signals(s).items()}
     return {"raw": raw, "signals": s, "groups": groups}
+
+
+def segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per segment ``values[bounds[i]:bounds[i + 1]]``, the sum exactly as ``numpy.sum`` gives it.
+
+    ``numpy.add.reduceat`` starts each segment from its first element where ``numpy.sum``
+    starts from 0 (pairwise summation either way), so a 0 is put in front of every segment.
+    NaN counts as 0 (as in pandas' ``Series.sum``).
+    """
+    x = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0, posinf=np.inf, neginf=-np.inf)
+    k = len(bounds) - 1
+    if k <= 0:
+        return np.zeros(0)
+    padded = np.insert(x, bounds[:-1], 0.0)
+    return np.add.reduceat(padded, bounds[:-1] + np.arange(k))
+
+
+def segment_medians(values: np.ndarray, codes: np.ndarray, k: int, *, skipna: bool = False,
+                    empty: float = np.nan) -> np.ndarray:
+    """Per group ``0..k-1`` of ``codes``, the median as ``numpy.median`` gives it.
+
+    A group with a NaN gets NaN unless ``skipna`` (then NaNs are dropped first); a group with no
+    values gets ``empty``.
+    """
+    v = np.asarray(values, dtype=float)
+    codes = np.asarray(codes)
+    nan = np.isnan(v)
+    out = np.full(k, empty, dtype=float)
+    if skipna:
+        v, codes = v[~nan], codes[~nan]
+        has_nan = np.zeros(k, dtype=bool)
+    else:
+        has_nan = np.bincount(codes[nan], minlength=k) > 0
+    if len(v) == 0:
+        return out
+    order = np.lexsort((v, codes))
+    sv = v[order]
+    n = np.bincount(codes, minlength=k)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    ok = n > 0
+    lo = start + (n - 1) // 2
+    hi = start + n // 2
+    med = (sv[np.minimum(lo, len(sv) - 1)] + sv[np.minimum(hi, len(sv) - 1)]) / 2
+    odd = n % 2 == 1
+    med[odd] = sv[np.minimum(lo, len(sv) - 1)][odd]
+    out[ok] = med[ok]
+    # which of several tied ±0 values numpy's selection returns is its own business: ask it
+    zero = np.nonzero(ok & (out == 0) & ~has_nan)[0]
+    if len(zero):
+        grouped = np.argsort(codes, kind="stable")
+        for g in zero:
+            out[g] = np.median(v[grouped[start[g]:start[g] + n[g]]])
+    out[has_nan] = np.nan
+    return out
+
+
+def cluster_signals_many(features: pd.DataFrame, membership: np.ndarray, n_clusters: int, *,
+                         timing_density: np.ndarray, burst_hours: float = 48.0,
+                         template_concentration: np.ndarray | None = None,
+                         hours: np.ndarray | None = None) -> dict:
+    """:func:`cluster_signals` of every cluster at once, vectorised over clusters.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        graphbuild.features rows in account (vertex) order.
+    membership : int array
+        Per vertex, its cluster ``0..n_clusters-1`` or -1.
+    timing_density, template_concentration : arrays of ``n_clusters``
+    hours : array ``(n_clusters, 24)``, optional
+        Pooled requests per UTC hour of day per cluster.
+
+    Returns
+    -------
+    dict
+        ``raw``, ``signals`` and ``groups``: each a dict of arrays of length ``n_clusters``, the
+        same numbers :func:`cluster_signals` gives cluster by cluster (same summation order).
+    """
+    k = n_clusters
+    m = np.asarray(membership)
+    order = np.argsort(m, kind="stable")
+    order = order[m[order] >= 0]
+    c = m[order]
+    bounds = np.searchsorted(c, np.arange(k + 1))
+    n = np.diff(bounds)
+    f = features
+
+    def col(name):
+        return f[name].to_numpy(dtype=float)[order]
+
+    def share(x):
+        x = np.asarray(x, dtype=float)
+        ok = ~np.isnan(x)
+        cnt = np.bincount(c[ok], minlength=k).astype(float)
+        tot = segment_sums(np.where(ok, x, 0.0), bounds)
+        return np.divide(tot, cnt, out=np.full(k, np.nan), where=cnt > 0)
+
+    req = col("n_requests")
+    req_tot = segment_sums(req, bounds)
+    wreq = np.where(req_tot[c] > 0, req / np.where(req_tot[c] > 0, req_tot[c], 1.0), 1.0 / np.maximum(n[c], 1))
+
+    def weighted(name):
+        return segment_sums(col(name) * wreq, bounds)
+
+    if template_concentration is None:
+        tshare = weighted("template_share")
+    else:
+        tshare = np.asarray(template_concentration, dtype=float)
+    if hours is None:
+        sched = np.ones(k)
+    else:
+        sched = _entropy24_many(np.asarray(hours, dtype=float))
+    raw = {
+        "n_accounts": n.astype(np.int64),
+        "n_requests": req_tot.astype(np.int64),
+        "burst_share": _densest_window_shares(f["created_at"], order, c, k, burst_hours),
+        "fresh_share": share((f["hours_to_first_use"].fillna(1e9) <= 24).to_numpy(dtype=float)[order]),
+        "disposable_mail_share": share(col("disposable_mail")),
+        "free_mail_share": share(col("free_mail")),
+        "org_share": share(col("org_declared")),
+        "prepaid_share": share((f["prepaid_share"] > 0).to_numpy(dtype=float)[order]),
+        "paying_share": share((f["n_instruments"] > 0).to_numpy(dtype=float)[order]),
+        "ip_rotation": segment_medians(col("ip_rotation"), c, k),
+        "reasoning_share": weighted("reasoning_share"),
+        "template_share": tshare,
+        "jailbreak_share": weighted("jailbreak_share"),
+        "hours_entropy": segment_medians(col("hours_entropy"), c, k),
+        "night_share": (segment_medians(col("night_share"), c, k, skipna=True, empty=0.0) if "night_share" in f
+                        else np.zeros(k)),
+        "schedule_entropy": sched,
+        "timing_density": np.asarray(timing_density, dtype=float),
+    }
+    big = n >= MIN_PATTERN
+    zero = np.zeros(k)
+    s = {
+        "burst": np.where(big, _ramp(raw["burst_share"], 0.3, 0.8), zero),
+        "fresh": _ramp(raw["fresh_share"], 0.2, 0.8),
+        "disposable_mail": _ramp(raw["disposable_mail_share"], 0.1, 0.5),
+        "prepaid": _ramp(raw["prepaid_share"], 0.2, 0.8),
+        "ip_rotation": _ramp(raw["ip_rotation"], 0.2, 0.6),
+        "reasoning": _ramp(raw["reasoning_share"], 0.2, 0.7),
+        "templated": _ramp(raw["template_share"], 0.3, 0.8),
+        "jailbreak": _ramp(raw["jailbreak_share"], 0.1, 0.4),
+        "round_the_clock": _ramp(raw["hours_entropy"], 0.80, 0.93),
+        "night": np.where(big, _ramp(raw["night_share"], 0.06, 0.12), zero),
+        "narrow_schedule": np.where(big, 1.0 - _ramp(raw["schedule_entropy"], 0.3, 0.5), zero),
+        "lockstep": _ramp(raw["timing_density"], 0.05, 0.25),
+    }
+    return {"raw": raw, "signals": s, "groups": groups_from_signals(s)}
+
+
+def _densest_window_shares(created: pd.Series, order: np.ndarray, c: np.ndarray, k: int, hours: float) -> np.ndarray:
+    """Per cluster, :func:`_densest_window_share` of its members' sign-up times (one sort for all)."""
+    ts = pd.to_datetime(created)
+    valid = ts.notna().to_numpy()[order]
+    t = ts.to_numpy()[order][valid].astype("datetime64[s]").astype(np.int64)
+    cc = c[valid]
+    out = np.zeros(k)
+    if len(t) == 0:
+        return out
+    span = int(t.max() - t.min()) + int(np.ceil(hours * 3600)) + 1
+    key = cc * span + (t - t.min())
+    srt = np.argsort(key, kind="stable")
+    key = key[srt]
+    cc = cc[srt]
+    j = np.searchsorted(key, key + hours * 3600, side="right")
+    width = j - np.arange(len(key))
+    best = np.zeros(k, dtype=np.int64)
+    np.maximum.at(best, cc, width)
+    cnt = np.bincount(cc, minlength=k)
+    np.divide(best, cnt, out=out, where=cnt > 0)
+    return out
+
+
+def _entropy24_many(counts: np.ndarray) -> np.ndarray:
+    """:func:`_entropy24` of every row of ``counts`` (same summation order)."""
+    k = len(counts)
+    if k == 0:
+        return np.zeros(0)
+    tot = counts.sum(axis=1)
+    out = np.ones(k)
+    pos = counts > 0
+    rows, cols = np.nonzero(pos & (tot[:, None] > 0))
+    p = counts[rows, cols] / tot[rows]
+    bounds = np.searchsorted(rows, np.arange(k + 1))
+    h = segment_sums(p * np.log(p), bounds)
+    has = tot > 0
+    e = -h[has] / np.log(24)
+    out[has] = np.where(e > 0.0, e, 0.0)  # as max(0.0, e): never -0.0
+    return out
 
 
 def account_groups(features: pd.DataFrame) -> dict:

@@ -146,3 +146,108 @@ def test_account_groups_vectorised_matches_shape():
     g = account_groups(f)
     s = score_clusters(g, ScoringConfig())
     assert s.shape == (2,) and s[0] > 0.9 and s[1] < 0.05
+
+
+def test_segment_sums_and_medians_match_numpy():
+    from community.scoring import segment_medians, segment_sums
+
+    rng = np.random.default_rng(5)
+    lens = np.concatenate([np.arange(1, 140), [200, 257, 1000]])
+    x = rng.random(lens.sum()) * rng.random(lens.sum())
+    x[::17] = -0.0
+    x[5] = np.nan
+    bounds = np.concatenate([[0], np.cumsum(lens)])
+    codes = np.repeat(np.arange(len(lens)), lens)
+    want = [np.nansum(x[s:e]) if np.isnan(x[s:e]).any() else np.sum(x[s:e]) for s, e in zip(bounds, bounds[1:])]
+    assert segment_sums(x, bounds).tolist() == want  # bit for bit, not approximately
+    med = segment_medians(x, codes, len(lens))
+    ref = [np.median(x[s:e]) for s, e in zip(bounds, bounds[1:])]
+    assert [repr(v) for v in med] == [repr(v) for v in ref]
+    zeros = np.array([0.0, -0.0, -0.0, 0.0, 0.0, -0.0, 0.3, 0.0])
+    z = segment_medians(zeros, np.repeat([0, 1], 4), 2, skipna=True)
+    assert [repr(v) for v in z] == [repr(np.median(zeros[:4])), repr(np.median(zeros[4:]))]
+    assert segment_medians(np.array([np.nan]), np.array([0]), 2, skipna=True, empty=0.0).tolist() == [0.0, 0.0]
+
+
+def test_combined_links_and_component_graphs_match_the_igraph_view(demo_result):
+    from community.leiden import _prepare, combined_links
+
+    ev = demo_result.evidence
+    a, b, w = combined_links(ev)
+    c = ev.combined()
+    assert a.tolist() == c["a"].tolist() and b.tolist() == c["b"].tolist() and w.tolist() == c["weight"].tolist()
+    import dataclasses
+
+    # rows not sorted by pair: pandas sums with compensation in row order, and so must we
+    shuffled = dataclasses.replace(ev, links=ev.links.sample(frac=1.0, random_state=1).reset_index(drop=True))
+    a2, b2, w2 = combined_links(shuffled)
+    c2 = shuffled.combined()
+    assert a2.tolist() == c2["a"].tolist() and w2.tolist() == c2["weight"].tolist()
+    g = ev.graph()
+    ctx = _prepare(ev, CommunityConfig())
+    assert ctx["graphs"], "the demo world has components to split"
+    comp = np.asarray(g.connected_components().membership)
+    assert ctx["comp"].tolist() == comp.tolist()
+    for c_id, vs, sub, _ in ctx["graphs"]:
+        ref = g.induced_subgraph(vs.tolist())
+        assert sub.vcount() == ref.vcount()
+        assert sub.get_edgelist() == ref.get_edgelist()
+        assert sub.es["weight"] == ref.es["weight"]
+
+
+def test_vectorised_signals_and_summaries_match_per_cluster(demo_result):
+    from community.clusters import _pooled_hours, _timing_density, template_concentration
+    from community.explain import evidence_summaries, evidence_summary, summary_lookups
+    from community.scoring import cluster_signals, cluster_signals_many
+
+    ev, part = demo_result.evidence, demo_result.partition
+    m, k = part.membership, part.n_clusters
+    assert k >= 3
+    tden, conc, pooled = _timing_density(ev, m, k), template_concentration(ev, m, k), _pooled_hours(ev, m, k)
+    many = cluster_signals_many(ev.features, m, k, timing_density=tden, template_concentration=conc, hours=pooled)
+    sums = evidence_summaries(ev, m, k)
+    lookups = summary_lookups(ev)
+    for c in range(k):
+        members = np.nonzero(m == c)[0]
+        one = cluster_signals(ev.features, members, timing_density=tden[c], template_concentration=conc[c],
+                              hours=pooled[c])
+        for part_name in ("raw", "signals", "groups"):
+            got = {name: v.tolist()[c] for name, v in many[part_name].items()}
+            assert repr(got) == repr(one[part_name]), (c, part_name)
+        uses = ev.uses[ev.uses["account_id"].isin(set(ev.accounts[members]))]
+        assert sums[c] == evidence_summary(ev, members, uses=uses, lookups=lookups), c
+
+
+def test_capped_leiden_equals_uncapped_when_it_converges(lfr):
+    g, _ = lfr
+    for seed in range(4):
+        full = leiden_membership(g, seed=seed)
+        assert leiden_membership(g, seed=seed, max_iterations=100).tolist() == full.tolist()
+    one = leiden_membership(g, seed=1, max_iterations=1)
+    assert len(one) == g.vcount() and _nmi(one, leiden_membership(g, seed=1)) >= 0.9
+    with pytest.raises(ConfigError):
+        leiden_membership(g, max_iterations=0)
+
+
+def test_large_components_capped_and_rerun_less(demo_result):
+    ev, part = demo_result.evidence, demo_result.partition
+    cfg = part.config
+    import dataclasses
+
+    # every component "large", but a cap it never reaches and all stability runs: the same partition
+    same = detect(ev, dataclasses.replace(cfg, large_edges=1, large_iterations=1000,
+                                          large_stability_runs=cfg.stability_runs), seed=part.seed)
+    assert same.membership.tolist() == part.membership.tolist()
+    assert same.stability.tolist() == part.stability.tolist()
+    # one iteration and one stability run on large components: still a partition with stabilities in [0, 1]
+    quick = detect(ev, dataclasses.replace(cfg, large_edges=1, large_iterations=1, large_stability_runs=1),
+                   seed=part.seed)
+    assert quick.n_clusters > 0 and len(quick.stability) == quick.n_clusters
+    assert ((quick.stability >= 0) & (quick.stability <= 1)).all()
+    # no stability run reaches a large component: its clusters keep stability 1
+    none = detect(ev, dataclasses.replace(cfg, large_edges=1, large_iterations=1, large_stability_runs=0),
+                  seed=part.seed)
+    assert np.allclose(none.stability, 1.0)
+    for bad in ({"large_edges": 0}, {"large_iterations": 0}, {"large_stability_runs": -1}):
+        with pytest.raises(ConfigError):
+            CommunityConfig(**bad)
