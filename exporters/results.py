@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graphbuild.schema import ACCOUNTS_CSV_COLUMNS, CLUSTERS_CSV_COLUMNS, LINK_COLUMNS, REJECT_COLUMNS, RunFiles
+from graphbuild.schema import (ACCOUNTS_CSV_COLUMNS, CLUSTERS_CSV_COLUMNS, COLUMNS, LINK_COLUMNS, REJECT_COLUMNS,
+                               RunFiles)
 
 __all__ = ["write_results", "safe_cell", "write_csv", "write_json", "write_parquet"]
 
@@ -138,8 +139,10 @@ def write_results(run_dir, evidence, report, *, meta: dict, rejects: pd.DataFram
             profiles[cid] = np.round(v / max(v.sum(), 1), 4).tolist()
         flagged_members = members[members["cluster_id"].isin(set(cl.loc[cl["flagged"], "cluster_id"]))]
         con.register("_flagged", flagged_members)
-        events = con.execute("""
-            SELECT m.cluster_id, e.* FROM events e JOIN _flagged m USING (account_id)
+        # the schema's columns (the loader also stores a prompt_hash)
+        ev_cols = ", ".join(f'e."{c}"' for c in COLUMNS["events"])
+        events = con.execute(f"""
+            SELECT m.cluster_id, {ev_cols} FROM events e JOIN _flagged m USING (account_id)
             ORDER BY m.cluster_id, e.account_id, e.ts, e.ip, e.prompt
         """).df()
         con.unregister("_members")

@@ -69,6 +69,8 @@ FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz")
 EARLIEST = datetime(2000, 1, 1)
 #: grace after ``now`` before a timestamp counts as in the future
 FUTURE_GRACE = timedelta(days=1)
+#: column of the typed ``events`` table holding DuckDB's ``hash(prompt)`` (not an input column)
+PROMPT_HASH = "prompt_hash"
 #: reject values are cut to this many characters
 VALUE_MAX_CHARS = 200
 #: default DuckDB memory limit in bytes (capped at half the machine's memory)
@@ -124,7 +126,8 @@ class Bundle:
     con : duckdb.DuckDBPyConnection
         Connection holding the typed tables ``accounts``, ``events``, ``payments`` (empty
         when absent), ``_labels_eval_only`` and the temporary views ``_raw_<table>``
-        re-reading each file as it is; its session time zone is UTC.
+        re-reading each file as it is; its session time zone is UTC. ``events`` has one column
+        beyond the schema: ``prompt_hash`` (:data:`PROMPT_HASH`), DuckDB's ``hash(prompt)``.
         Keep the Bundle alive while using ``con``: a temporary database is removed by
         :meth:`close` or when the Bundle is garbage-collected.
     files : dict of str to Path
@@ -1027,6 +1030,10 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         cols = ", ".join(
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
+        if table == "events":
+            # the prompt's 64-bit key, computed while the text is read anyway: later passes
+            # (prompt fingerprints, features) group and join on it without reading any text
+            cols += f", hash(CAST({_ident('prompt')} AS VARCHAR)) AS {PROMPT_HASH}"
         # one narrow pass for everything the reject list needs: rejected rows, and accepted rows
         # with a cleared field (few, in any sane bundle)
         cleared_any = " OR ".join(f"{_ident(c + '__why')} IS NOT NULL" for c in clears[table]) or "FALSE"

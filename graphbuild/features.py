@@ -63,6 +63,14 @@ def account_features(con) -> pd.DataFrame:
     declared country, NaN when the country is unknown), created_at, email_domain, org_id, country.
     """
     rp, jp = REASONING_PATTERN.replace("'", "''"), JAILBREAK_PATTERN.replace("'", "''")
+    base_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'").fetchall()[0][0] > 0
+    # the loader stores hash(prompt) with each event (graphbuild.bundle.PROMPT_HASH): no pass re-hashes texts
+    has_key = con.execute("SELECT count(*) FROM (DESCRIBE events) WHERE column_name = 'prompt_hash'").fetchall()[0][0] > 0
+    pkey = "prompt_hash" if has_key else "hash(prompt)"
+    # each distinct prompt's text is read once, at one of its rows: no hash table of texts
+    distinct_prompts = (f"(SELECT p.pid, e.prompt FROM events e JOIN (SELECT {pkey} AS pid, min(rowid) AS r FROM events "
+                        "WHERE prompt IS NOT NULL GROUP BY 1) p ON e.rowid = p.r)" if base_table else
+                        "(SELECT DISTINCT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL)")
     return con.execute(f"""
         WITH pt AS (
             SELECT t.pid, min(t.template_id) AS template_id,
@@ -73,13 +81,13 @@ def account_features(con) -> pd.DataFrame:
         pf AS (
             SELECT pid, bool_or(regexp_matches(prompt, '{rp}', 'i')) AS is_reasoning,
                    bool_or(regexp_matches(prompt, '{jp}', 'i')) AS is_jailbreak
-            FROM (SELECT DISTINCT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL) GROUP BY pid
+            FROM {distinct_prompts} GROUP BY pid
         ),
         ev AS (
             SELECT e.account_id, e.ts, e.ip, e.completion_tokens, pt.template_id,
                    coalesce(pt.tpl_shared, false) AS tpl_shared,
                    coalesce(pf.is_reasoning, false) AS is_reasoning, coalesce(pf.is_jailbreak, false) AS is_jailbreak
-            FROM (SELECT account_id, ts, ip, completion_tokens, hash(prompt) AS pid FROM events) e
+            FROM (SELECT account_id, ts, ip, completion_tokens, {pkey} AS pid FROM events) e
             LEFT JOIN pt USING (pid) LEFT JOIN pf USING (pid)
         ),
         base AS (
