@@ -10,11 +10,12 @@ Examples
 
 from community.clusters import ClusterReport, cluster_layer_shares, score, template_concentration
 from community.evaluation import evaluate, layer_purity
-from community.explain import shared_evidence
-from community.leiden import CommunityConfig, Partition, detect, trim_members
+from community.explain import evidence_summaries, shared_evidence
+from community.leiden import CommunityConfig, Partition, combined_links, detect, trim_members
 from community.lineage import Lineage, lineage_from_run, match_clusters
-from community.scoring import ScoringConfig, account_groups
+from community.scoring import ScoringConfig, account_groups, cluster_signals_many, segment_medians, segment_sums
 
 __all__ = ["CommunityConfig", "Partition", "detect", "ScoringConfig", "ClusterReport", "score",
            "shared_evidence", "evaluate", "layer_purity", "Lineage", "match_clusters", "lineage_from_run",
-           "trim_members", "template_concentration", "cluster_layer_shares", "account_groups"]
+           "trim_members", "template_concentration", "cluster_layer_shares", "account_groups", "combined_links",
+           "evidence_summaries", "cluster_signals_many", "segment_sums", "segment_medians"]
