@@ -88,8 +88,6 @@ def child(db: Path, memory_limit: str, threads: int, spill: Path, old: bool) -> 
         uses, templates = prompt_templates(con, perms=64, rows=4, threshold=0.6, stats=stats)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    stats.setdefault("counts", {})["prompts_distinct"] = con.execute(
-        "SELECT count(DISTINCT prompt) FROM events").fetchone()[0]
     con.close()
     return {"events": n_events, "events_with_prompt": n_prompts, "wall": wall, "cpu": cpu,
             "uses": len(uses), "templates": len(templates),
