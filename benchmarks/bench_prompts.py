@@ -9,6 +9,7 @@ bins, templates, uses) and the child's peak RSS.
     python benchmarks/bench_prompts.py                       # the three default worlds
     python benchmarks/bench_prompts.py /path/to/world ...    # any Parquet demo worlds
     python benchmarks/bench_prompts.py --old                 # also the original implementation
+    python benchmarks/bench_prompts.py --prompt-hash         # events with the loader's prompt_hash
 
 ``--old`` runs the original implementation (the copy in tests/test_prompts.py) in its own child.
 """
@@ -40,16 +41,20 @@ def _connect(db: Path, memory_limit: str, threads: int, spill: Path):
     return con
 
 
-def events_db(world: Path, work: Path, memory_limit: str, threads: int) -> Path:
-    """The DuckDB file holding ``events(account_id, ts, prompt)`` of ``world`` (made once)."""
-    db = work / f"{world.name}.events.duckdb"
+def events_db(world: Path, work: Path, memory_limit: str, threads: int, key: bool = False) -> Path:
+    """The DuckDB file holding ``events(account_id, ts, prompt)`` of ``world`` (made once).
+
+    With ``key`` the table also has ``prompt_hash = hash(prompt)``, as graphbuild.bundle stores it.
+    """
+    db = work / f"{world.name}.events{'-key' if key else ''}.duckdb"
     done = db.with_suffix(".ok")
     if done.exists():
         return db
     db.unlink(missing_ok=True)
     con = _connect(db, memory_limit, threads, work / "spill")
     src = str(world / "events.parquet").replace("'", "''")
-    con.execute(f"CREATE TABLE events AS SELECT account_id, CAST(ts AS TIMESTAMP) AS ts, prompt "
+    extra = ", hash(prompt) AS prompt_hash" if key else ""
+    con.execute(f"CREATE TABLE events AS SELECT account_id, CAST(ts AS TIMESTAMP) AS ts, prompt{extra} "
                 f"FROM read_parquet('{src}')")
     con.close()
     done.write_text("ok\n")
@@ -88,8 +93,6 @@ def child(db: Path, memory_limit: str, threads: int, spill: Path, old: bool) -> 
         uses, templates = prompt_templates(con, perms=64, rows=4, threshold=0.6, stats=stats)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    stats.setdefault("counts", {})["prompts_distinct"] = con.execute(
-        "SELECT count(DISTINCT prompt) FROM events").fetchone()[0]
     con.close()
     return {"events": n_events, "events_with_prompt": n_prompts, "wall": wall, "cpu": cpu,
             "uses": len(uses), "templates": len(templates),
@@ -103,6 +106,8 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for the run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--old", action="store_true", help="also run the original implementation")
+    ap.add_argument("--prompt-hash", action="store_true",
+                    help="events carry prompt_hash (as the bundle loader stores it); a separate DuckDB file")
     ap.add_argument("--child", nargs=2, metavar=("DB", "WHICH"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     work = Path(a.work)
@@ -116,7 +121,7 @@ def main(argv=None) -> int:
             print(f"{w}: no events.parquet, skipped")
             continue
         t = time.perf_counter()
-        db = events_db(w, work, "4GB", a.threads)
+        db = events_db(w, work, "4GB", a.threads, key=a.prompt_hash)
         print(f"\n== {w}  (events DuckDB ready in {time.perf_counter() - t:.1f} s: {db})")
         for which in (["old"] if a.old else []) + ["new"]:
             p = subprocess.run([sys.executable, __file__, "--work", str(work), "--memory-limit", a.memory_limit,

@@ -294,7 +294,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     con.execute("DROP TABLE IF EXISTS _pt_pid")
     st.count(con, "prompts_eligible", "SELECT count(*) FROM _pt_prompt")
 
-    # -- 2. skeletons ---------------------------------------------------------------------------
+    # -- 3. skeletons ---------------------------------------------------------------------------
     st.start("skeletons")
     steps = _skeleton_steps("prompt")
     sql = f"SELECT pid, {steps[0]} AS x FROM _pt_prompt"
@@ -337,7 +337,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     """)
     con.execute("DROP TABLE IF EXISTS _pt_ps")
 
-    # -- 3. MinHash signatures, in chunks of skeletons -------------------------------------------
+    # -- 4. MinHash signatures, in chunks of skeletons -------------------------------------------
     st.start("shingle hashing")
     empty = np.iinfo(np.uint32).max
     sig = np.full((n, perms), empty, dtype=np.uint32)
@@ -359,12 +359,12 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     for lo in range(0, n, chunk):
         sig[lo:lo + chunk] = _densify(sig[lo:lo + chunk], empty)
 
-    # -- 4. groups ------------------------------------------------------------------------------
+    # -- 5. groups ------------------------------------------------------------------------------
     st.start("banding")
     comp = _group(sig, rows, threshold) if n else np.zeros(0, dtype=np.int64)
     del sig
 
-    # -- 5. templates: one integer id per template, the texts stored once ----------------------
+    # -- 6. templates: one integer id per template, the texts stored once ----------------------
     st.start("templates")
     con.register("_pt_comp", pd.DataFrame({"sid": np.arange(n, dtype=np.int32), "comp": comp.astype(np.int64)}))
     tid_of = "fam || substr(md5(fam || chr(0) || canonical), 1, 15)"
@@ -409,7 +409,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         con.execute("CREATE TEMP " + view.format(""))
     st.count(con, "templates", "SELECT count(*) FROM _pt_tid")
 
-    # -- 6. each account's uses: a second pass over the events, joined on integer keys ----------
+    # -- 7. each account's uses: another pass over the events, joined on integer keys ----------
     st.start("uses")
     # a template is something an account *reuses*: two different prompts with the same opening
     # or closing, or the same near-duplicate text sent at least twice. Only templates that could
