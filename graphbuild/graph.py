@@ -10,6 +10,7 @@ import pandas as pd
 from graphbuild.config import EvidenceConfig
 from graphbuild.layers import (network_uses, payment_uses, prompt_templates, timing_uses, window_activity,
                                choose_timing_window)
+from graphbuild.layers.prompts import template_examples
 from graphbuild.features import account_features, hour_profile
 from graphbuild.lockstep import lockstep_pairs
 from graphbuild.pairs import expand_pairs
@@ -338,13 +339,17 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     con.execute("CREATE OR REPLACE TEMP TABLE template_k AS SELECT * FROM _tk")
     con.unregister("_tk")
     templates = templates[(templates["n_accounts"] >= 2) | (templates["n_prompts"] >= 3)]
-    con.register("_tkeep", templates[["template_id"]])
-    examples = con.execute("""
-        SELECT template_id, list(prompt ORDER BY prompt)[1:3] AS examples FROM (
-            SELECT template_id, prompt, row_number() OVER (PARTITION BY template_id ORDER BY hash(prompt), prompt) AS r
-            FROM prompt_template SEMI JOIN _tkeep USING (template_id)) WHERE r <= 3 GROUP BY template_id
-    """).df()
-    con.unregister("_tkeep")
+    has_pt = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_pt_tid'").fetchall()[0][0] > 0
+    if has_pt:  # the prompt layer's integer-keyed tables: examples chosen before any text is read
+        examples = template_examples(con, templates["template_id"].tolist())
+    else:  # a prompt_template table made elsewhere (the Spark engine)
+        con.register("_tkeep", templates[["template_id"]])
+        examples = con.execute("""
+            SELECT template_id, list(prompt ORDER BY prompt)[1:3] AS examples FROM (
+                SELECT template_id, prompt, row_number() OVER (PARTITION BY template_id ORDER BY hash(prompt), prompt) AS r
+                FROM prompt_template SEMI JOIN _tkeep USING (template_id)) WHERE r <= 3 GROUP BY template_id
+        """).df()
+        con.unregister("_tkeep")
     templates = templates.merge(examples, on="template_id", how="left")
     templates = templates[["template_id", "skeleton", "n_accounts", "n_prompts", "is_hub", "examples"]]
     templates = templates.astype({"n_accounts": "i8", "n_prompts": "i8"}).sort_values("template_id", ignore_index=True)
