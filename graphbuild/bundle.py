@@ -7,14 +7,16 @@ Decisions (docs/input-validation.md gives each at length):
   required column or an unreadable file raise :class:`~graphbuild.errors.BundleError` naming
   the file (or the expected file names) and the column. Other files are ignored. Column
   names match after trimming and lower-casing.
-* DuckDB reads everything into an on-disk database (temporary tables spill beside it): CSV
-  all-VARCHAR with a fixed RFC 4180 dialect and DuckDB's ``store_rejects``; JSON Lines as
-  one text value per physical line, then ``json_extract_string``; Parquet with native types.
-  Once parsed, the materialised reads are dropped and ``_raw_<table>`` becomes a temporary
-  view re-reading the file (unknown columns included, ignored by detection); the typed
-  tables ``accounts``, ``events``, ``payments`` and ``_labels_eval_only`` are ordinary
-  tables holding the accepted rows in file order. No Python runs per row: only distinct
-  non-canonical IP strings and the rejected rows reach Python.
+* DuckDB reads everything into an on-disk database, within ``memory_limit`` (temporary
+  tables spill to ``temp_directory``): CSV all-VARCHAR with a fixed RFC 4180 dialect and
+  DuckDB's ``store_rejects``; JSON Lines as one text value per physical line, then
+  ``json_extract_string``; Parquet with native types, re-read by each pass instead of
+  copied. The events are streamed (never held parsed); the other tables are parsed once.
+  Afterwards ``_raw_<table>`` is a temporary view re-reading the file (unknown columns
+  included, ignored by detection); the typed tables ``accounts``, ``events``, ``payments``
+  and ``_labels_eval_only`` are ordinary tables holding the accepted rows in file order.
+  No Python runs per row: only distinct non-canonical IP strings and the rejected rows
+  reach Python.
 * Rejected (one reject per row, the first problem found): a CSV record that does not parse,
   a JSON line that is not a JSON object, a missing/blank or unparsable required field, a
   required timestamp before 2000-01-01 or more than one day after ``now``, a malformed
