@@ -30,15 +30,13 @@ class _LiveStats(dict):
         print(f"  [{key}] {value['seconds']:.2f} s, peak RSS {value['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
 
 
-def bench(folder: Path, memory_limit: str) -> dict:
+def bench(folder: Path, memory_limit: str | None) -> dict:
     from graphbuild.bundle import load_bundle
     from graphbuild.graph import build_evidence
 
     t = time.perf_counter()
-    b = load_bundle(folder)
+    b = load_bundle(folder, memory_limit=memory_limit)
     load_s = time.perf_counter() - t
-    if memory_limit:
-        b.con.execute(f"SET memory_limit = '{memory_limit}'")
     n_events = b.con.execute("SELECT count(*) FROM events").fetchone()[0]
     n_accounts = b.con.execute("SELECT count(*) FROM accounts").fetchone()[0]
     stats: dict = _LiveStats()
@@ -58,7 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench-evidence"))
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--duckdb-memory", default="6GB", help="DuckDB memory_limit for the build (default 6GB)")
+    ap.add_argument("--duckdb-memory", default=None, help="DuckDB memory_limit (default: the loader's)")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = []

@@ -28,6 +28,13 @@ class RunConfig:
         Stage parameters.
     site : bool
         Also write the static explorer (RUN_DIR/site).
+    memory_limit : str or None
+        DuckDB memory limit for loading and graph building (e.g. ``"6GB"``; default
+        :func:`graphbuild.bundle.default_memory_limit`, 3 GiB); DuckDB spills to disk beyond it.
+    threads : int or None
+        DuckDB threads (default: one per core).
+
+    Resources change how fast a run is, never what it finds: they are not written to run.json.
     """
 
     seed: int = 0
@@ -37,6 +44,8 @@ class RunConfig:
     community: CommunityConfig = field(default_factory=CommunityConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     site: bool = True
+    memory_limit: str | None = None
+    threads: int | None = None
 
     def to_dict(self) -> dict:
         return {"seed": self.seed, "since": self.since, "until": self.until, "site": self.site,

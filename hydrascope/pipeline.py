@@ -76,7 +76,8 @@ def run(bundle_dir, out_dir=None, config: RunConfig | None = None, *, previous=N
     config = config or RunConfig()
     say = on_stage or (lambda s: None)
     say("load")
-    bundle = load_bundle(bundle_dir, since=config.since, until=config.until, now=now, progress=progress)
+    bundle = load_bundle(bundle_dir, since=config.since, until=config.until, now=now, progress=progress,
+                         memory_limit=config.memory_limit, threads=config.threads)
     try:
         say("evidence")
         evidence = build_evidence(bundle, config.evidence, progress=progress, version=__version__, engine=engine,

@@ -69,7 +69,8 @@ def test_same_seed_same_bytes(demo_world, demo_run, tmp_path):
     from hydrascope.config import RunConfig
     from hydrascope.pipeline import run
 
-    again = run(demo_world, tmp_path / "again", RunConfig(seed=0)).run_dir
+    # resources (one DuckDB thread, a small memory limit that makes it spill) change nothing
+    again = run(demo_world, tmp_path / "again", RunConfig(seed=0, memory_limit="256MB", threads=1)).run_dir
     for name in ("accounts.csv", "clusters.csv", "run.json", "rejects.csv", "clusters.json", "links.parquet",
                  "account_identifiers.parquet", "templates.parquet"):
         assert filecmp.cmp(demo_run / name, again / name, shallow=False), name

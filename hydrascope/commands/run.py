@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   hydrascope run worlds/demo --out runs/r1
   hydrascope run export/ --out runs/2026-11-26 --since 2026-11-19 --until 2026-11-26 --previous runs/2026-11-19
   hydrascope run export/ --out runs/r2 --config hydrascope.toml --seed 7 --no-site
+  hydrascope run big-export/ --out runs/big --no-site --memory-limit 6GB
 """
 
 
@@ -22,13 +23,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--previous", help="earlier run folder: keep its cluster ids and report what changed")
     p.add_argument("--no-site", action="store_true", help="do not write the HTML explorer")
     p.add_argument("--layers", help="comma-separated evidence layers to use (default: all four)")
+    p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 6GB (default 3 GiB; it spills to disk beyond)")
+    p.add_argument("--threads", type=int, help="DuckDB threads (default: one per core)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
 def config_from_args(args):
     from hydrascope.config import load_config
 
-    cfg = load_config(args.config, seed=args.seed, since=args.since, until=args.until)
+    cfg = load_config(args.config, seed=args.seed, since=args.since, until=args.until,
+                      memory_limit=getattr(args, "memory_limit", None), threads=getattr(args, "threads", None))
     if args.no_site:
         cfg = cfg.with_(site=False)
     if args.layers:
