@@ -74,6 +74,32 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
+def write_parquet_query(path: Path, con, sql: str, batch_rows: int = 65_536) -> None:
+    """Write a DuckDB query's rows to Parquet in row groups of ``batch_rows`` (bounded memory).
+
+    DuckDB hands out batches whose sizes depend on its threads; they are re-cut into row groups of
+    exactly ``batch_rows`` rows, so the same rows always give the same bytes.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = con.sql(sql).to_arrow_reader(batch_rows)
+    schema = reader.schema.remove_metadata()
+    pending, n = [], 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in reader:
+            pending.append(batch)
+            n += batch.num_rows
+            if n >= batch_rows:
+                table = pa.Table.from_batches(pending, schema=reader.schema)
+                full = (n // batch_rows) * batch_rows
+                for start in range(0, full, batch_rows):
+                    writer.write_table(table.slice(start, batch_rows).replace_schema_metadata(None))
+                pending, n = table.slice(full).to_batches(), n - full
+        if n or not pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=reader.schema).replace_schema_metadata(None))
+
+
 def _fmt_score(x: float) -> str:
     return f"{float(x):.4f}"
 
@@ -139,15 +165,15 @@ def write_results(run_dir, evidence, report, *, meta: dict, rejects: pd.DataFram
             profiles[cid] = np.round(v / max(v.sum(), 1), 4).tolist()
         flagged_members = members[members["cluster_id"].isin(set(cl.loc[cl["flagged"], "cluster_id"]))]
         con.register("_flagged", flagged_members)
-        # the schema's columns (the loader also stores a prompt_hash)
+        # the schema's columns (the loader also stores a prompt_hash), streamed to Parquet in
+        # batches: the flagged clusters' events of a large run do not fit in memory at once
         ev_cols = ", ".join(f'e."{c}"' for c in COLUMNS["events"])
-        events = con.execute(f"""
+        write_parquet_query(run / RunFiles.CLUSTER_EVENTS, con, f"""
             SELECT m.cluster_id, {ev_cols} FROM events e JOIN _flagged m USING (account_id)
             ORDER BY m.cluster_id, e.account_id, e.ts, e.ip, e.prompt
-        """).df()
+        """)
         con.unregister("_members")
         con.unregister("_flagged")
-        write_parquet(run / RunFiles.CLUSTER_EVENTS, events)
     write_parquet(run / RunFiles.CLUSTER_ACTIVITY, activity)
 
     from community.clusters import cluster_layer_shares
