@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from graphbuild.layers._sql import sql_strings
 from graphbuild.layers.payment import DISPOSABLE_TYPES
 from graphbuild.layers.prompts import JAILBREAK_PATTERN, REASONING_PATTERN
 
@@ -46,10 +47,6 @@ COUNTRY_UTC_OFFSET = {
     "LA": 7, "CN": 8, "HK": 8, "MO": 8, "TW": 8, "SG": 8, "MY": 8, "PH": 8, "MN": 8, "JP": 9, "KR": 9,
     "AU": 10, "PG": 10, "NZ": 12,
 }
-
-
-def _sql_list(values) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def account_features(con) -> pd.DataFrame:
@@ -119,7 +116,7 @@ def account_features(con) -> pd.DataFrame:
         ),
         pay AS (
             SELECT account_id, count(DISTINCT instrument_id) AS n_instruments,
-                   avg(CASE WHEN lower(coalesce(instrument_type, '')) IN ({_sql_list(DISPOSABLE_TYPES)}) THEN 1 ELSE 0 END) AS prepaid_share
+                   avg(CASE WHEN lower(coalesce(instrument_type, '')) IN ({sql_strings(DISPOSABLE_TYPES)}) THEN 1 ELSE 0 END) AS prepaid_share
             FROM payments GROUP BY account_id
         )
         SELECT a.account_id,
@@ -135,8 +132,8 @@ def account_features(con) -> pd.DataFrame:
                coalesce(t.top_c::DOUBLE / nullif(b.n_requests, 0), 0) AS top_template_share,
                coalesce(b.n_templates, 0) AS n_templates,
                coalesce(p.n_instruments, 0) AS n_instruments, coalesce(p.prepaid_share, 0) AS prepaid_share,
-               lower(coalesce(a.email_domain, '')) IN ({_sql_list(FREE_MAIL_DOMAINS)}) AS free_mail,
-               lower(coalesce(a.email_domain, '')) IN ({_sql_list(DISPOSABLE_MAIL_DOMAINS)}) AS disposable_mail,
+               lower(coalesce(a.email_domain, '')) IN ({sql_strings(FREE_MAIL_DOMAINS)}) AS free_mail,
+               lower(coalesce(a.email_domain, '')) IN ({sql_strings(DISPOSABLE_MAIL_DOMAINS)}) AS disposable_mail,
                a.org_id IS NOT NULL AS org_declared,
                coalesce(b.avg_completion_tokens, 0) AS avg_completion_tokens,
                n.night_share,

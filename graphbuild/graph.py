@@ -10,6 +10,7 @@ import pandas as pd
 from graphbuild.config import EvidenceConfig
 from graphbuild.layers import (network_uses, payment_uses, prompt_templates, timing_uses, window_activity,
                                choose_timing_window)
+from graphbuild.layers._sql import sql_strings
 from graphbuild.layers.prompts import template_examples
 from graphbuild.features import account_features, hour_profile
 from graphbuild.lockstep import lockstep_pairs
@@ -114,9 +115,6 @@ def _insert_uses(con, frame) -> None:
     finally:
         con.unregister("_uses_df")
 
-
-def _sql_strings(values) -> str:
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 class _Stages:
     """Wall time and peak resident memory per stage, for benchmarks (Linux; memory 0 elsewhere)."""
@@ -238,7 +236,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
         CREATE OR REPLACE TEMP TABLE _ids AS
         SELECT kind, identifier, k, factor, CAST(row_number() OVER (ORDER BY kind, identifier) - 1 AS INTEGER) AS ident
         FROM (SELECT kind, identifier, count(*) AS k, max(coalesce(factor, 1.0)) AS factor FROM _uses
-              WHERE kind IN ({_sql_strings(live)}) GROUP BY kind, identifier)
+              WHERE kind IN ({sql_strings(live)}) GROUP BY kind, identifier)
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _u AS
@@ -318,7 +316,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     pub_live = [k for k in PUBLIC_KINDS if k in live]
     ids = con.execute(f"""
         SELECT kind, identifier, k AS n_accounts, factor FROM _ids
-        WHERE k >= 2 AND kind IN ({_sql_strings(pub_live or ['-'])}) ORDER BY kind, identifier
+        WHERE k >= 2 AND kind IN ({sql_strings(pub_live or ['-'])}) ORDER BY kind, identifier
     """).df()
     ik = ids["n_accounts"].to_numpy()
     ib = ids["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * ids["factor"].to_numpy()
@@ -357,7 +355,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     # public uses: every account's IPs, prefixes, instruments, templates, user agents
     pub = con.execute(f"""
         SELECT a.account_id, u.kind, u.identifier, u.n_events, u.first, u.last
-        FROM _u u JOIN _acc a USING (acc) WHERE u.kind IN ({_sql_strings([k for k in PUBLIC_KINDS if k in kinds])})
+        FROM _u u JOIN _acc a USING (acc) WHERE u.kind IN ({sql_strings([k for k in PUBLIC_KINDS if k in kinds])})
         ORDER BY a.account_id, u.kind, u.identifier
     """).df()
     pub_uses = pd.DataFrame({

@@ -1,10 +1,10 @@
-"""Run a layer's uses query: return it as a DataFrame, or insert it into a DuckDB table."""
+"""SQL helpers of the layers: run a uses query (DataFrame or insert), quote a list of string literals."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["run_uses"]
+__all__ = ["run_uses", "sql_strings"]
 
 
 def run_uses(con, sql: str, into: str | None) -> pd.DataFrame | None:
@@ -13,3 +13,14 @@ def run_uses(con, sql: str, into: str | None) -> pd.DataFrame | None:
         return con.execute(sql).df()
     con.execute(f"INSERT INTO {into} BY NAME {sql}")
     return None
+
+
+def sql_strings(values) -> str:
+    """A comma-separated list of SQL string literals (quotes doubled), for ``IN (...)``.
+
+    Examples
+    --------
+    >>> sql_strings(["ip", "o'brien"])
+    "'ip', 'o''brien'"
+    """
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
