@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from graphbuild.layers._sql import sql_strings
+from graphbuild.layers._sql import events_is_table, prompt_key, sql_strings
 from graphbuild.layers.payment import DISPOSABLE_TYPES
 from graphbuild.layers.prompts import JAILBREAK_PATTERN, REASONING_PATTERN
 
@@ -60,10 +60,9 @@ def account_features(con) -> pd.DataFrame:
     declared country, NaN when the country is unknown), created_at, email_domain, org_id, country.
     """
     rp, jp = REASONING_PATTERN.replace("'", "''"), JAILBREAK_PATTERN.replace("'", "''")
-    base_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'").fetchall()[0][0] > 0
+    base_table = events_is_table(con)
     # the loader stores hash(prompt) with each event (graphbuild.bundle.PROMPT_HASH): no pass re-hashes texts
-    has_key = con.execute("SELECT count(*) FROM (DESCRIBE events) WHERE column_name = 'prompt_hash'").fetchall()[0][0] > 0
-    pkey = "prompt_hash" if has_key else "hash(prompt)"
+    pkey = prompt_key(con)
     # each distinct prompt's text is read once, at one of its rows: no hash table of texts
     distinct_prompts = (f"(SELECT p.pid, e.prompt FROM events e JOIN (SELECT {pkey} AS pid, min(rowid) AS r FROM events "
                         "WHERE prompt IS NOT NULL GROUP BY 1) p ON e.rowid = p.r)" if base_table else

@@ -36,6 +36,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from graphbuild.layers._sql import events_is_table, prompt_key
+
 __all__ = ["prompt_templates", "template_examples", "skeleton_sql", "REASONING_PATTERN", "JAILBREAK_PATTERN"]
 
 #: Prompts that ask the model to expose step-by-step reasoning (RE2 syntax, case-insensitive).
@@ -253,15 +255,13 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
 
     # -- 1. a pass over the events: each distinct prompt's key and number of events ------------
     st.start("events pass")
-    base_table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events' AND "
-                             "(database_name = 'temp' OR database_name = current_database())").fetchone()[0] > 0
+    base_table = events_is_table(con)
     # the row number of an event carrying the prompt lets step 2 fetch each text once, with no
     # hash table of texts; a view (no rowid) falls back to grouping the texts
     row = "min(rowid)" if base_table else "NULL::BIGINT"
     # a loader may store the key with the events (column prompt_hash = hash(prompt)): then the
     # key passes read no text at all
-    has_key = con.execute("SELECT count(*) FROM (DESCRIBE events) WHERE column_name = 'prompt_hash'").fetchone()[0] > 0
-    pkey = "prompt_hash" if has_key else "hash(prompt)"
+    pkey = prompt_key(con)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_pid AS
         SELECT {pkey} AS pid, count(*) AS n, {row} AS r FROM events WHERE prompt IS NOT NULL GROUP BY pid
