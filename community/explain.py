@@ -88,7 +88,7 @@ def evidence_summary(evidence, members: np.ndarray, *, top: int = 10, activity: 
         ids = set(evidence.accounts[members])
         uses = evidence.uses[evidence.uses["account_id"].isin(ids)]
     lookups = lookups or summary_lookups(evidence)
-    inner = uses.groupby(["kind", "identifier"], sort=True).agg(
+    inner = uses.groupby(["kind", "identifier"], sort=True, observed=True).agg(
         n_in_cluster=("account_id", "nunique"), n_events=("n_events", "sum"),
         first_seen=("first_seen", "min"), last_seen=("last_seen", "max")).reset_index()
     inner = inner[inner["n_in_cluster"] >= 2]

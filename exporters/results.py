@@ -66,11 +66,18 @@ def _json_default(o):
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
-    """Parquet without pandas index metadata, so the bytes depend only on the data."""
+    """Parquet without pandas index metadata, so the bytes depend only on the data.
+
+    Categorical columns are written as their plain values (a categorical ``uses`` table gives
+    the same file as one of strings).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False).replace_schema_metadata(None)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
     pq.write_table(table, path, compression="zstd")
 
 

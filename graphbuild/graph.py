@@ -37,7 +37,10 @@ class EvidenceGraph:
         ``a, b`` (vertex ids), ``account_a, account_b, layer, weight, evidence_count, first_seen,
         last_seen`` — one row per linked pair per layer.
     uses : pandas.DataFrame
-        ``account_id, kind, identifier, n_events, first_seen, last_seen`` for the public kinds.
+        ``account_id, kind, identifier, n_events, first_seen, last_seen`` for the public kinds,
+        sorted by account, kind and identifier. The three text columns are categoricals (their
+        categories sorted), so a million accounts' ~15M rows hold each text once; group them with
+        ``observed=True``.
     identifiers : pandas.DataFrame
         ``kind, identifier, layer, n_accounts, pair_weight, is_hub`` for identifiers with ≥ 2 sharers.
     templates : pandas.DataFrame
@@ -352,17 +355,33 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     templates = templates[["template_id", "skeleton", "n_accounts", "n_prompts", "is_hub", "examples"]]
     templates = templates.astype({"n_accounts": "i8", "n_prompts": "i8"}).sort_values("template_id", ignore_index=True)
 
-    # public uses: every account's IPs, prefixes, instruments, templates, user agents
+    # public uses: every account's IPs, prefixes, instruments, templates, user agents. Fetched as
+    # integers and held as categoricals (one copy of each account id, kind and identifier text):
+    # at 1M accounts this table has ~15M rows, too many for one Python string per cell
+    pub_kinds = sorted(k for k in PUBLIC_KINDS if k in kinds)
+    pub_in = sql_strings(pub_kinds or ["-"])
+    # identifier texts numbered in text order (DuckDB compares UTF-8 bytes, i.e. code points, as
+    # Python does), so sorting the categorical sorts the text
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _pubid AS
+                    SELECT identifier, CAST(row_number() OVER (ORDER BY identifier) - 1 AS INTEGER) AS icode
+                    FROM (SELECT DISTINCT identifier FROM _ids WHERE kind IN ({pub_in}))""")
+    id_text = con.execute("SELECT identifier FROM _pubid ORDER BY icode").fetchnumpy()["identifier"]
+    kcases = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(pub_kinds)) or "WHEN '-' THEN 0"
     pub = con.execute(f"""
-        SELECT a.account_id, u.kind, u.identifier, u.n_events, u.first, u.last
-        FROM _u u JOIN _acc a USING (acc) WHERE u.kind IN ({sql_strings([k for k in PUBLIC_KINDS if k in kinds])})
-        ORDER BY a.account_id, u.kind, u.identifier
-    """).df()
+        WITH m AS (SELECT i.ident, p.icode FROM _ids i JOIN _pubid p USING (identifier) WHERE i.kind IN ({pub_in}))
+        SELECT u.acc, CAST(CASE u.kind {kcases} END AS TINYINT) AS kcode, m.icode, u.n_events, u.first, u.last
+        FROM _u u JOIN m USING (ident) ORDER BY u.acc, u.ident
+    """).fetchnumpy()
+    con.execute("DROP TABLE _pubid")
     pub_uses = pd.DataFrame({
-        "account_id": pub["account_id"], "kind": pub["kind"], "identifier": pub["identifier"],
-        "n_events": pub["n_events"].astype("i8"), "first_seen": _ts(pub["first"]), "last_seen": _ts(pub["last"]),
+        "account_id": pd.Categorical.from_codes(np.asarray(pub["acc"], dtype=np.int32), categories=accounts),
+        "kind": pd.Categorical.from_codes(np.asarray(pub["kcode"], dtype=np.int8), categories=pub_kinds),
+        "identifier": pd.Categorical.from_codes(np.asarray(pub["icode"], dtype=np.int32),
+                                                categories=np.asarray(id_text, dtype=object)),
+        "n_events": np.asarray(pub["n_events"]).astype("i8"),
+        "first_seen": _ts(pd.Series(np.asarray(pub["first"]))), "last_seen": _ts(pd.Series(np.asarray(pub["last"]))),
     })
-    del pub
+    del pub, id_text
     con.execute("DROP TABLE _u")
     con.execute("DROP TABLE _ids")
     bar.update()
