@@ -18,7 +18,7 @@ from graphbuild.pairs import expand_pairs
 from graphbuild.schema import KIND_LAYER, LAYERS, NETWORK, PAYMENT, PROMPT, TIMING
 from graphbuild.weighting import idf, layer_weight, pair_weight
 
-__all__ = ["EvidenceGraph", "build_evidence", "PUBLIC_KINDS"]
+__all__ = ["EvidenceGraph", "build_evidence", "build_evidence_with", "LocalSteps", "ENGINE_STEPS", "PUBLIC_KINDS"]
 
 #: identifier kinds written to account_identifiers.parquet (windows are internal)
 PUBLIC_KINDS = ("ip", "prefix", "signup_ip", "instrument", "template", "user_agent")
@@ -163,6 +163,20 @@ class _Stages:
         self.name = None
 
 
+#: the steps an engine may run elsewhere (graphbuild.spark_engine), by name
+ENGINE_STEPS = ("network_uses", "payment_uses", "prompt_templates", "timing_uses", "expand_pairs")
+
+
+class LocalSteps:
+    """The DuckDB / NumPy implementations of :data:`ENGINE_STEPS` (the ``duckdb`` engine)."""
+
+    network_uses = staticmethod(network_uses)
+    payment_uses = staticmethod(payment_uses)
+    prompt_templates = staticmethod(prompt_templates)
+    timing_uses = staticmethod(timing_uses)
+    expand_pairs = staticmethod(expand_pairs)
+
+
 def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bool = False,
                    version: str = "", stats: dict | None = None, engine: str = "duckdb") -> EvidenceGraph:
     """Build the four-layer evidence graph of a loaded bundle.
@@ -188,14 +202,25 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
         from graphbuild.spark_engine import build_evidence_spark
 
         return build_evidence_spark(bundle, config, progress=progress, version=version, stats=stats, engine=engine)
+    return build_evidence_with(bundle, LocalSteps, config, progress=progress, version=version, stats=stats)
+
+
+def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, progress: bool = False,
+                        version: str = "", stats: dict | None = None) -> EvidenceGraph:
+    """:func:`build_evidence` with the :data:`ENGINE_STEPS` taken from ``steps``.
+
+    ``steps`` has one attribute per name of :data:`ENGINE_STEPS`, each with the signature of the
+    graphbuild function of that name (:class:`LocalSteps` holds those); an engine passes its own
+    (graphbuild.spark_engine.SparkOps) and gets the same EvidenceGraph.
+    """
     from tqdm.auto import tqdm
 
     config = config or EvidenceConfig()
     st = _Stages(stats)
     st.start("network")
     con = bundle.con
-    steps = ["network", "payment", "prompt", "timing", "links", "features"]
-    bar = tqdm(total=len(steps), desc="evidence", disable=not progress, leave=False)
+    stages = ["network", "payment", "prompt", "timing", "links", "features"]
+    bar = tqdm(total=len(stages), desc="evidence", disable=not progress, leave=False)
 
     # accounts numbered once; every later table carries the integer vertex, not the id string
     con.execute("""CREATE OR REPLACE TEMP TABLE _acc AS
@@ -207,14 +232,14 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
     con.execute("""CREATE OR REPLACE TEMP TABLE _uses (account_id VARCHAR, kind VARCHAR, identifier VARCHAR,
                    n_events BIGINT, first BIGINT, last BIGINT, factor DOUBLE)""")
     # network uses are always read: the ip_prefix table is needed by features even when ablated
-    _insert_uses(con, network_uses(con, ip_window_hours=config.ip_window_hours, into="_uses"))
+    _insert_uses(con, steps.network_uses(con, ip_window_hours=config.ip_window_hours, into="_uses"))
     bar.update()
     st.start("payment")
     if PAYMENT in config.layers:
-        _insert_uses(con, payment_uses(con, into="_uses"))
+        _insert_uses(con, steps.payment_uses(con, into="_uses"))
     bar.update()
     st.start("prompt")
-    tpl_uses, templates = prompt_templates(con, perms=config.minhash_perms, rows=config.lsh_rows,
+    tpl_uses, templates = steps.prompt_templates(con, perms=config.minhash_perms, rows=config.lsh_rows,
                                            threshold=config.template_jaccard)
     _insert_uses(con, tpl_uses)  # templates describe accounts even when the layer is ablated
     bar.update()
@@ -223,7 +248,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
                                   fixed=config.timing_window_seconds)
     activity, lockstep_info = None, {}
     if TIMING in config.layers:
-        _insert_uses(con, timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours,
+        _insert_uses(con, steps.timing_uses(con, window_seconds=window, signup_window_hours=config.signup_window_hours,
                                       into="_uses"))
         activity = window_activity(con, window_seconds=window)
     bar.update()
@@ -279,7 +304,7 @@ def build_evidence(bundle, config: EvidenceConfig | None = None, *, progress: bo
         st.start(f"links:{layer}")
         codes = [kind_code[k] for k in kinds if KIND_LAYER[k] == layer and k in live]
         m = np.isin(shared["kind"], codes)
-        pairs = expand_pairs(shared["acc"][m], shared["ident"][m], pair_w[m], shared["first"][m], shared["last"][m],
+        pairs = steps.expand_pairs(shared["acc"][m], shared["ident"][m], pair_w[m], shared["first"][m], shared["last"][m],
                              hub_cap=config.hub_cap, share=shared["share"][m], min_contribution=config.min_link_weight,
                              sample_above=config.pair_sample_above)
         if layer == TIMING and activity is not None:

@@ -25,20 +25,19 @@ machine can run them on a cluster, and the result is the *same* evidence graph:
   collected to pandas for the igraph stage.
 
 Everything between and after those steps (rarity weights, activity shares, the lockstep null
-model, link weights, features) is graph.py's own code, run unchanged on the driver: the Spark
-operations are put in place of the DuckDB ones for the duration of one
-:func:`build_evidence_spark` call, so the two engines cannot drift apart in anything but the
-SQL of the layers. See docs/spark.md for running on a cluster.
+model, link weights, features) is graph.py's own code, run unchanged on the driver:
+:func:`build_evidence_spark` passes the Spark operations to
+:func:`graphbuild.graph.build_evidence_with` in place of the DuckDB ones
+(:class:`graphbuild.graph.LocalSteps`), so the two engines cannot drift apart in anything but
+the SQL of the layers. See docs/spark.md for running on a cluster.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +55,6 @@ PARQUET_TABLES = {
 #: DuckDB's ``time_bucket`` origin for sub-month widths: 2000-01-03 00:00:00 UTC, in microseconds.
 _BUCKET_ORIGIN_US = 946_857_600 * 1_000_000
 _USES_COLUMNS = ["account_id", "kind", "identifier", "n_events", "first", "last"]
-#: graph.py names that :func:`build_evidence_spark` serves from Spark while it runs.
-_OPS = ("network_uses", "payment_uses", "prompt_templates", "timing_uses", "expand_pairs")
-_PATCH_LOCK = threading.RLock()
 _SEQ = itertools.count()
 
 
@@ -362,32 +358,26 @@ def _ship_package(spark) -> None:
         env["PYTHONPATH"] = os.pathsep.join([root] + paths)
 
 
-@contextlib.contextmanager
-def _serving(ops: SparkOps, calls: dict):
-    """Put ``ops`` in place of graph.py's DuckDB layer functions and expand_pairs, then restore.
+class _Counted:
+    """``ops``' :data:`graphbuild.graph.ENGINE_STEPS`, counting their calls in ``calls``.
 
-    ``calls`` counts the calls of each, so that a graph.py that stopped calling one of them
-    (and would silently run it in DuckDB) is noticed.
+    A graph.py that stopped calling one of them (and so would run it in DuckDB) is noticed.
     """
-    import graphbuild.graph as graph
 
-    def counted(name):
-        fn = getattr(ops, name)
+    def __init__(self, ops: "SparkOps", calls: dict):
+        self._ops, self._calls = ops, calls
+
+    def __getattr__(self, name):
+        from graphbuild.graph import ENGINE_STEPS
+
+        if name not in ENGINE_STEPS:
+            raise AttributeError(name)
+        fn = getattr(self._ops, name)
 
         def call(*args, **kwargs):
-            calls[name] = calls.get(name, 0) + 1
+            self._calls[name] = self._calls.get(name, 0) + 1
             return fn(*args, **kwargs)
         return call
-
-    with _PATCH_LOCK:
-        saved = {name: getattr(graph, name) for name in _OPS}
-        try:
-            for name in _OPS:
-                setattr(graph, name, counted(name))
-            yield
-        finally:
-            for name, fn in saved.items():
-                setattr(graph, name, fn)
 
 
 def build_evidence_spark(bundle, config=None, *, progress: bool = False, version: str = "",
@@ -435,8 +425,9 @@ def build_evidence_spark(bundle, config=None, *, progress: bool = False, version
     ops = SparkOps(spark, parquet_dir)
     calls: dict = {}
     try:
-        with _serving(ops, calls), quiet_pyspark():
-            evidence = graph.build_evidence(bundle, config, progress=progress, version=version, stats=stats)
+        with quiet_pyspark():
+            evidence = graph.build_evidence_with(bundle, _Counted(ops, calls), config, progress=progress,
+                                                 version=version, stats=stats)
         layers = evidence.config.layers
         expected = {"network_uses", "prompt_templates"} | ({"expand_pairs"} if layers else set()) | (
             {"payment_uses"} if PAYMENT in layers else set()) | ({"timing_uses"} if TIMING in layers else set())
