@@ -42,7 +42,8 @@ class EvidenceGraph:
         categories sorted), so a million accounts' ~15M rows hold each text once; group them with
         ``observed=True``.
     identifiers : pandas.DataFrame
-        ``kind, identifier, layer, n_accounts, pair_weight, is_hub`` for identifiers with ≥ 2 sharers.
+        ``kind, identifier, layer, n_accounts, pair_weight, is_hub, instrument_type`` for identifiers
+        with ≥ 2 sharers (``instrument_type``: the payments' type of a shared instrument, else None).
     templates : pandas.DataFrame
         ``template_id, skeleton, n_accounts, n_prompts, is_hub, examples``.
     features : pandas.DataFrame
@@ -353,6 +354,19 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     identifiers.insert(2, "layer", identifiers["kind"].map(KIND_LAYER))
     identifiers["is_hub"] = identifiers["n_accounts"] > config.hub_cap
     identifiers.loc[identifiers["is_hub"], "pair_weight"] = 0.0
+    # the type of each shared instrument (its most common one when rows disagree), for investigators
+    itype = con.execute("""
+        SELECT instrument_id AS identifier, instrument_type FROM (
+            SELECT instrument_id, instrument_type,
+                   row_number() OVER (PARTITION BY instrument_id ORDER BY count(*) DESC, instrument_type) AS r
+            FROM payments WHERE instrument_id IS NOT NULL AND instrument_type IS NOT NULL
+            GROUP BY instrument_id, instrument_type)
+        WHERE r = 1
+    """).df() if (identifiers["kind"] == "instrument").any() else pd.DataFrame(columns=["identifier", "instrument_type"])
+    t = dict(zip(itype["identifier"], itype["instrument_type"]))
+    identifiers["instrument_type"] = [t.get(i) if k == "instrument" else None
+                                      for k, i in zip(identifiers["kind"], identifiers["identifier"])]
+    identifiers["instrument_type"] = identifiers["instrument_type"].astype(object)
     identifiers = identifiers.reset_index(drop=True)
     del ids
 

@@ -506,6 +506,22 @@ def test_demo_run_export(db, demo_run):
     check_queries(db, demo_run, stats.run_id)
 
 
+def test_shared_instruments_carry_their_type(db, demo_world, demo_run):
+    """A shared instrument's PaymentInstrument.type is the type its payment rows give it."""
+    from exporters.neo4j import export_run
+
+    pay = pd.read_csv(demo_world / "payments.csv", dtype=str, keep_default_na=False)
+    pay = pay[pay["instrument_type"] != ""]
+    want = {i: sorted(g["instrument_type"].str.lower().value_counts().items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            for i, g in pay.groupby("instrument_id")}
+    stats = export_run(demo_run, URI)
+    got = {r["id"]: r["type"] for r in db.execute_query(
+        "MATCH (p:PaymentInstrument) WHERE p.n_accounts >= 2 RETURN p.instrument_id AS id, p.type AS type").records}
+    assert stats.run_id and len(got) >= 5
+    assert got == {i: want[i] for i in got}
+    assert len(set(got.values())) >= 2  # more than one kind of instrument is shared in the demo world
+
+
 # ---------------------------------------------------------------------------------------------
 # A scratch server of our own (scripts/neo4j on another port): neo4j-admin import, and an export
 # interrupted by the server dying. Slow (server starts), so also marked `slow`.
