@@ -91,12 +91,12 @@ def _skeleton_steps(column: str) -> list[str]:
     ]
 
 
-def _n_space(x: str, chars: str = " \n") -> str:
-    """SQL: how many of ``chars`` (single-byte) the text ``x`` holds."""
-    y = x
-    for c in chars:
-        y = f"replace({y}, chr({ord(c)}), '')"
-    return f"(strlen({x}) - strlen({y}))"
+def _at_least(x: str, k: int, chars: str) -> str:
+    """SQL: whether the text ``x`` holds at least ``k`` of the characters ``chars`` (regex class
+    syntax), found by one anchored regex that stops at the ``k``-th instead of counting them all."""
+    if k <= 0:
+        return "true"
+    return f"regexp_matches({x}, '^(?:[^{chars}]*[{chars}]){{{int(k)}}}')"
 
 
 def _densify(sig: np.ndarray, empty: int) -> np.ndarray:
@@ -455,10 +455,12 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # -- 2. distinct prompts long enough to be fingerprinted ----------------------------------
     st.start("distinct prompts")
     # masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
-    # skip the regexes (counted on a prefix first: most long prompts pass there)
-    # (written to involve n, so that the optimiser does not push it down to every event)
-    long_enough = (f"CASE WHEN n > 0 THEN ({_n_space('left(prompt, 160)')} >= {2 * ew - 1} "
-                   f"OR {_n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
+    # skip the regexes; a text is not blank when it starts with a visible ASCII character, else
+    # trim() tells (written to involve n, so that the optimiser does not push it down to every
+    # event)
+    seps = _at_least("prompt", 2 * ew - 1, " \\n")
+    long_enough = (f"CASE WHEN n <= 0 THEN NULL WHEN NOT {seps} THEN false "
+                   "WHEN ascii(prompt) BETWEEN 33 AND 126 THEN true ELSE strlen(trim(prompt)) > 0 END")
     if base_table:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _pt_prompt AS
@@ -493,8 +495,7 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # prefixes, which makes a plain string sort slow). While no two distinct skeletons share a
     # hash (checked), the hash alone is that order and the key prompts are joined on.
     # Words = spaces + 1 (the lengths of string_split(skeleton, ' ')).
-    words_ok = (f"({_n_space('left(skeleton, 120)', ' ')} >= {2 * ew - 1} "
-                f"OR {_n_space('skeleton', ' ')} >= {2 * ew - 1})")
+    words_ok = _at_least("skeleton", 2 * ew - 1, " ")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
         SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps GROUP BY sh
