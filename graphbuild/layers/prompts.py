@@ -87,7 +87,10 @@ def _skeleton_steps(column: str) -> list[str]:
         f"CASE WHEN contains(x, '://') THEN regexp_replace(x, {_URL}) ELSE x END",
         f"CASE WHEN {q} THEN regexp_replace(x, {_QUOTE}) ELSE x END",
         f"regexp_replace(x, {_NUMBER})",
-        f"trim(regexp_replace(x, {_SPACE}))",
+        f"regexp_replace(x, {_SPACE})",
+        # trim() walks the whole text; one that starts and ends with a visible ASCII character
+        # has nothing to trim (the end is found by a regex anchored there, which RE2 runs backwards)
+        "CASE WHEN ascii(x) BETWEEN 33 AND 126 AND regexp_matches(x, '[!-~]$') THEN x ELSE trim(x) END",
     ]
 
 
