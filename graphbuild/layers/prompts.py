@@ -499,17 +499,20 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # hash (checked), the hash alone is that order and the key prompts are joined on.
     # Words = spaces + 1 (the lengths of string_split(skeleton, ' ')).
     words_ok = _at_least("skeleton", 2 * ew - 1, " ")
+    # one skeleton per hash, taken from its smallest prompt key (integer aggregates, no string
+    # minimum), then every prompt's skeleton compared with it: a clash is a difference
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
-        SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps GROUP BY sh
+        SELECT r.sh, p.skeleton FROM (SELECT sh, min(pid) AS pid FROM _pt_ps GROUP BY sh) r JOIN _pt_ps p USING (pid)
     """)
-    clash = con.execute("SELECT count(*) FROM _pt_sk0 WHERE clash").fetchone()[0] > 0
+    clash = con.execute("SELECT count(*) FROM _pt_ps p JOIN _pt_sk0 k USING (sh) "
+                        "WHERE p.skeleton <> k.skeleton").fetchall()[0][0] > 0
     if clash:
         con.execute("""CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
                        SELECT hash(skeleton) AS sh, skeleton FROM (SELECT DISTINCT skeleton FROM _pt_ps)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_skel AS
-        SELECT (row_number() OVER (ORDER BY sh, skeleton) - 1)::INTEGER AS sid, sh, skeleton
+        SELECT (row_number() OVER (ORDER BY sh{", skeleton" if clash else ""}) - 1)::INTEGER AS sid, sh, skeleton
         FROM _pt_sk0 WHERE {words_ok}
     """)
     con.execute("DROP TABLE IF EXISTS _pt_sk0")
