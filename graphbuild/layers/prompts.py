@@ -23,9 +23,14 @@ pair almost nothing, and beyond ``hub_cap`` sharers it is context only.
 
 Scale: the events are read in three passes that hold no texts in hash tables — the prompt key
 ``hash(prompt)`` with its event count and first row, the text at that row (once per distinct
-prompt), and each account's uses joined on integer keys. Everything else runs on distinct
+prompt), and one row of integers per event of a reusable template (account number — from the
+evidence stage's ``_acc`` when it exists —, skeleton number, prompt number, second). Those rows
+are grouped in NumPy by ranges of accounts: per fingerprint family one sort of packed integer
+keys, after which the many single events (never a reuse) are dropped before any other column is
+read; no hash table of (account, template) groups is built. Everything else runs on distinct
 prompts and skeletons, keyed by integers, in chunks of bounded size; a skeleton is hashed and
-split once. The texts are stored once: ``prompt_template`` is a view over normalised tables.
+split once, and word counts stop at the count that matters. The texts are stored once:
+``prompt_template`` is a view over normalised tables.
 """
 
 from __future__ import annotations
