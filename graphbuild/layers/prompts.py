@@ -354,7 +354,8 @@ def _uses(con, pkey: str, n_sid: int, n_tid: int, fam: dict, *, rows: int, st: "
         con.execute("DROP TABLE IF EXISTS _pt_acc")
         return _uses_sql(con, pkey)
     st.start("uses table")
-    names = np.asarray(con.execute("SELECT account_id FROM _pt_acc ORDER BY a").fetchnumpy()["account_id"], dtype=object)
+    names = np.asarray(con.execute("SELECT account_id FROM _pt_acc ORDER BY a").fetchnumpy()["account_id"],
+                       dtype=object)
     con.execute("DROP TABLE IF EXISTS _pt_acc")
     tids = np.asarray(con.execute("SELECT template_id FROM _pt_tid ORDER BY tid").fetchnumpy()["template_id"],
                       dtype=object)
@@ -619,7 +620,8 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         WITH x AS (SELECT st.sid, st.tid, s.n_prompts, s.n_events FROM _pt_st st JOIN _pt_sn s USING (sid)),
         ok AS (SELECT x.tid, t.is_group FROM x JOIN _pt_tid t USING (tid) GROUP BY x.tid, t.is_group
                HAVING sum(x.n_prompts) >= 2 OR (t.is_group AND sum(x.n_events) >= 2))
-        SELECT x.sid, x.tid, ascii(t.template_id[1])::UTINYINT AS family FROM x JOIN ok USING (tid) JOIN _pt_tid t USING (tid)
+        SELECT x.sid, x.tid, ascii(t.template_id[1])::UTINYINT AS family
+        FROM x JOIN ok USING (tid) JOIN _pt_tid t USING (tid)
     """).fetchnumpy()
     uses = _uses(con, pkey, n, con.execute("SELECT count(*) FROM _pt_tid").fetchall()[0][0], fam,
                  rows=16 * int(chunk), st=st)
