@@ -10,6 +10,7 @@ bins, templates, uses) and the child's peak RSS.
     python benchmarks/bench_prompts.py /path/to/world ...    # any Parquet demo worlds
     python benchmarks/bench_prompts.py --old                 # also the original implementation
     python benchmarks/bench_prompts.py --prompt-hash         # events with the loader's prompt_hash
+    python benchmarks/bench_prompts.py --acc                 # with the evidence stage's _acc table
 
 ``--old`` runs the original implementation (the copy in tests/test_prompts.py) in its own child.
 """
@@ -76,11 +77,19 @@ class _LoudSteps(dict):
         print(f"    .. {key}: {value:.1f} s", file=sys.stderr, flush=True)
 
 
-def child(db: Path, memory_limit: str, threads: int, spill: Path, old: bool) -> dict:
-    """Run the layer once on ``db`` (in this process) and return its numbers."""
+def child(db: Path, memory_limit: str, threads: int, spill: Path, old: bool, acc: bool = False) -> dict:
+    """Run the layer once on ``db`` (in this process) and return its numbers.
+
+    With ``acc`` the temporary table ``_acc(account_id, acc)`` is made first, as
+    graphbuild.graph.build_evidence makes it before the layer runs (not timed).
+    """
     from graphbuild.layers.prompts import prompt_templates
 
     con = _connect(db, memory_limit, threads, spill)
+    if acc:
+        con.execute("CREATE OR REPLACE TEMP TABLE _acc AS SELECT account_id, "
+                    "CAST(row_number() OVER (ORDER BY account_id) - 1 AS INTEGER) AS acc "
+                    "FROM (SELECT DISTINCT account_id FROM events)")
     n_events, n_prompts = con.execute("SELECT count(*), count(prompt) FROM events").fetchone()
     stats: dict = _Loud()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -108,11 +117,13 @@ def main(argv=None) -> int:
     ap.add_argument("--old", action="store_true", help="also run the original implementation")
     ap.add_argument("--prompt-hash", action="store_true",
                     help="events carry prompt_hash (as the bundle loader stores it); a separate DuckDB file")
+    ap.add_argument("--acc", action="store_true",
+                    help="make the evidence stage's account table _acc before the run (untimed)")
     ap.add_argument("--child", nargs=2, metavar=("DB", "WHICH"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     work = Path(a.work)
     if a.child:
-        out = child(Path(a.child[0]), a.memory_limit, a.threads, work / "spill", a.child[1] == "old")
+        out = child(Path(a.child[0]), a.memory_limit, a.threads, work / "spill", a.child[1] == "old", a.acc)
         print(json.dumps(out))
         return 0
     work.mkdir(parents=True, exist_ok=True)
@@ -125,7 +136,7 @@ def main(argv=None) -> int:
         print(f"\n== {w}  (events DuckDB ready in {time.perf_counter() - t:.1f} s: {db})")
         for which in (["old"] if a.old else []) + ["new"]:
             p = subprocess.run([sys.executable, __file__, "--work", str(work), "--memory-limit", a.memory_limit,
-                                "--threads", str(a.threads), "--child", str(db), which],
+                                "--threads", str(a.threads), "--child", str(db), which] + (["--acc"] if a.acc else []),
                                stdout=subprocess.PIPE, text=True)
             if p.returncode:
                 print(f"  {which}: failed (exit {p.returncode})")

@@ -246,6 +246,12 @@ TRICKY = [
     "ÄÖÜ İstanbul ΣΊΣΥΦΟΣ ﬁ ligature",
     "```never closed code",
     "",
+    "\u00a0 non-breaking and ideographic spaces around\u3000",
+    " \u2008 ends in a letter é",
+    "ends in a vertical tab\x0b",
+    "ends in a digit 42",
+    "\u3000",
+    "« quoted » then  spaces  ",
 ]
 
 
@@ -368,3 +374,94 @@ def test_a_stored_prompt_hash_column_is_used_as_the_key():
     keyed.execute("UPDATE events SET prompt_hash = 7")  # every prompt one key: no two different prompts
     uses, _ = P.prompt_templates(keyed, **PARAMS)
     assert not uses["identifier"].str.startswith(("h", "t")).any()
+
+
+# --- the scale paths: word counts by regex, uses grouped in NumPy --------------------------------
+
+def _old_n_space(x: str, chars: str = " \n") -> str:
+    y = x
+    for c in chars:
+        y = f"replace({y}, chr({ord(c)}), '')"
+    return f"(strlen({x}) - strlen({y}))"
+
+
+def test_at_least_equals_counting_separators():
+    rng = np.random.default_rng(3)
+    pieces = ["a", "bb", " ", "\n", "\t", "é", "\u3000", "\u00a0", "  ", "\n\n", "x y"]
+    texts = TRICKY + ["".join(rng.choice(pieces, size=rng.integers(0, 40))) for _ in range(400)]
+    texts += [" " * 15, " " * 14 + "a", "\u00a0" + " " * 20, "\n" * 15, " \n" * 8]
+    con = duckdb.connect()
+    con.register("_t", pd.DataFrame({"prompt": texts}))
+    for k in (0, 1, 3, 15):
+        got = con.execute(f"SELECT {P._at_least('prompt', k, ' ' + chr(92) + 'n')} FROM _t").fetchall()
+        want = con.execute(f"SELECT {_old_n_space('prompt')} >= {k} FROM _t").fetchall()
+        assert got == want
+    # the whole eligibility test of step 2, blank texts included
+    seps = P._at_least("prompt", 15, " " + chr(92) + "n")
+    new = (f"CASE WHEN n <= 0 THEN NULL WHEN NOT {seps} THEN false "
+           "WHEN ascii(prompt) BETWEEN 33 AND 126 THEN true ELSE strlen(trim(prompt)) > 0 END")
+    old = (f"CASE WHEN n > 0 THEN ({_old_n_space('left(prompt, 160)')} >= 15 "
+           f"OR {_old_n_space('prompt')} >= 15) AND strlen(trim(prompt)) > 0 END")
+    rows = con.execute(f"SELECT {new}, {old} FROM (SELECT prompt, 1 AS n FROM _t)").fetchall()
+    assert all(a == b for a, b in rows) and sum(a for a, _ in rows) > 10
+
+
+def _two_wrappers():
+    wrap = ("please solve the following problem and think step by step showing every single "
+            "intermediate step of your reasoning: {} then end with final answer and nothing else")
+    prompts = [wrap.format(p) for p in ("what is two plus two", "how many legs do three spiders have",
+                                        "what is two plus two", "name three primes")] * 3
+    accounts = ["a0", "a0", "a1", "a1", "a2", "a0", "a1", "a3", "a2", "a2", "a3", "a1"]
+    return prompts, accounts
+
+
+def test_uses_with_the_evidence_account_table_are_the_same():
+    """``_acc`` (the evidence stage's numbering) is used when present; one that misses accounts,
+    or numbers them in another order, gives the same uses."""
+    prompts, accounts = _two_wrappers()
+    want = P.prompt_templates(_events_con(prompts, accounts), **PARAMS)
+    assert len(want[0]) >= 4
+    for acc in ("SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::INTEGER AS acc "
+                "FROM (SELECT DISTINCT account_id FROM events)",
+                "SELECT account_id, (row_number() OVER (ORDER BY account_id DESC))::INTEGER AS acc "
+                "FROM (SELECT DISTINCT account_id FROM events WHERE account_id <> 'a2')"):
+        con = _events_con(prompts, accounts)
+        con.execute(f"CREATE TEMP TABLE _acc AS {acc}")
+        got = P.prompt_templates(con, **PARAMS, chunk=1)  # one account per NumPy chunk
+        for g, w in zip(got, want):
+            pd.testing.assert_frame_equal(g, w)
+
+
+def test_uses_with_null_accounts_or_times_match_the_original():
+    """Events with no account or no time are grouped by SQL, as the original did."""
+    prompts, accounts = _two_wrappers()
+    for change in ("UPDATE events SET account_id = NULL WHERE i IN (0, 5)",
+                   "UPDATE events SET ts = NULL WHERE i IN (2, 6)",
+                   "UPDATE events SET ts = NULL WHERE account_id = 'a2'"):
+        con, old_con = _events_con(prompts, accounts), _events_con(prompts, accounts)
+        for c in (con, old_con):
+            c.execute("ALTER TABLE events ADD COLUMN i INTEGER")
+            c.execute("UPDATE events SET i = (epoch(ts)::BIGINT - epoch(TIMESTAMP '2026-10-01')::BIGINT) // 60")
+            c.execute(change)
+        uses, tpl = P.prompt_templates(con, **PARAMS)
+        old_uses, old_tpl = _old_prompt_templates(old_con, **PARAMS)
+        pd.testing.assert_frame_equal(uses, _sorted(old_uses, ["account_id", "identifier"]), check_dtype=False)
+        pd.testing.assert_frame_equal(tpl, _sorted(old_tpl, ["template_id"]), check_dtype=False)
+        assert len(uses) >= 3
+
+
+def test_reused_groups_by_sort_with_and_without_packing():
+    rng = np.random.default_rng(5)
+    key = rng.integers(0, 50, size=2000).astype(np.int64)
+    q = rng.integers(0, 3, size=2000).astype(np.int64)
+    s = rng.integers(0, 10_000, size=2000).astype(np.int64)
+    df = pd.DataFrame({"key": key, "q": q, "s": s})[key > 0]
+    g = df.groupby("key").agg(n=("s", "size"), first=("s", "min"), last=("s", "max"), nq=("q", "nunique"))
+    for is_group, keep in ((True, g["n"] >= 2), (False, g["nq"] >= 2)):
+        want = g[keep]
+        for base in (0, 1 << 55):  # the second too wide to pack the row number under the key
+            got = P._reused(np.where(key > 0, key + base, 0), q, s, is_group)
+            assert np.array_equal(got[0] - base, want.index.to_numpy())
+            assert np.array_equal(got[1], want["n"].to_numpy())
+            assert np.array_equal(got[2], want["first"].to_numpy())
+            assert np.array_equal(got[3], want["last"].to_numpy())

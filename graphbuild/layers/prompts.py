@@ -23,9 +23,14 @@ pair almost nothing, and beyond ``hub_cap`` sharers it is context only.
 
 Scale: the events are read in three passes that hold no texts in hash tables — the prompt key
 ``hash(prompt)`` with its event count and first row, the text at that row (once per distinct
-prompt), and each account's uses joined on integer keys. Everything else runs on distinct
+prompt), and one row of integers per event of a reusable template (account number — from the
+evidence stage's ``_acc`` when it exists —, skeleton number, prompt number, second). Those rows
+are grouped in NumPy by ranges of accounts: per fingerprint family one sort of packed integer
+keys, after which the many single events (never a reuse) are dropped before any other column is
+read; no hash table of (account, template) groups is built. Everything else runs on distinct
 prompts and skeletons, keyed by integers, in chunks of bounded size; a skeleton is hashed and
-split once. The texts are stored once: ``prompt_template`` is a view over normalised tables.
+split once, and word counts stop at the count that matters. The texts are stored once:
+``prompt_template`` is a view over normalised tables.
 """
 
 from __future__ import annotations
@@ -87,16 +92,19 @@ def _skeleton_steps(column: str) -> list[str]:
         f"CASE WHEN contains(x, '://') THEN regexp_replace(x, {_URL}) ELSE x END",
         f"CASE WHEN {q} THEN regexp_replace(x, {_QUOTE}) ELSE x END",
         f"regexp_replace(x, {_NUMBER})",
-        f"trim(regexp_replace(x, {_SPACE}))",
+        f"regexp_replace(x, {_SPACE})",
+        # trim() walks the whole text; one that starts and ends with a visible ASCII character
+        # has nothing to trim (the end is found by a regex anchored there, which RE2 runs backwards)
+        "CASE WHEN ascii(x) BETWEEN 33 AND 126 AND regexp_matches(x, '[!-~]$') THEN x ELSE trim(x) END",
     ]
 
 
-def _n_space(x: str, chars: str = " \n") -> str:
-    """SQL: how many of ``chars`` (single-byte) the text ``x`` holds."""
-    y = x
-    for c in chars:
-        y = f"replace({y}, chr({ord(c)}), '')"
-    return f"(strlen({x}) - strlen({y}))"
+def _at_least(x: str, k: int, chars: str) -> str:
+    """SQL: whether the text ``x`` holds at least ``k`` of the characters ``chars`` (regex class
+    syntax), found by one anchored regex that stops at the ``k``-th instead of counting them all."""
+    if k <= 0:
+        return "true"
+    return f"regexp_matches({x}, '^(?:[^{chars}]*[{chars}]){{{int(k)}}}')"
 
 
 def _densify(sig: np.ndarray, empty: int) -> np.ndarray:
@@ -205,6 +213,192 @@ def _drop(con, name: str) -> None:
             con.execute(f'DROP {kind} IF EXISTS "{db}"."{schema}"."{name}"')
 
 
+def _account_numbers(con, from_events: bool = False) -> bool:
+    """Create ``_pt_acc(account_id, a)``: the accounts numbered 0, 1, … in ``account_id`` order.
+
+    From the evidence stage's account table ``_acc`` when there is one (no pass over the
+    events), else (or with ``from_events``) from the events' distinct non-NULL accounts.
+    Returns whether ``_acc`` was used.
+    """
+    has_acc = not from_events and con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = '_acc' AND database_name = 'temp' "
+        "AND column_name = 'account_id'").fetchall()[0][0] > 0
+    src = "_acc" if has_acc else "events"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _pt_acc AS
+        SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::INTEGER AS a
+        FROM (SELECT DISTINCT account_id FROM {src} WHERE account_id IS NOT NULL)
+    """)
+    return has_acc
+
+
+def _reused(key: np.ndarray, q: np.ndarray, s: np.ndarray, is_group: bool) -> tuple[np.ndarray, ...]:
+    """The groups of one fingerprint family that count as a use.
+
+    ``key`` numbers each event's (account, template) group, 0 for events outside the family;
+    ``q`` and ``s`` are the events' prompt numbers and epoch seconds. A group counts when it
+    holds two different prompts, or (near-duplicate groups, ``is_group``) two events.
+    Returns (key, n_events, first, last) of those groups, sorted by key.
+    """
+    n = len(key)
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0:
+        return empty, empty, empty, empty
+    bits = (n - 1).bit_length()
+    if int(key.max()).bit_length() + bits <= 63:
+        # the row number packed under the key: a plain sort instead of an argsort
+        packed = (key << bits) | np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << bits) - 1)
+        np.right_shift(packed, bits, out=packed)
+        key = packed
+    else:
+        order = np.argsort(key)
+        key = key[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    start = np.flatnonzero(new)
+    size = np.diff(start, append=n)
+    # a single event is never a reuse: most groups end here, before the times are read
+    big = (size >= 2) & (key[start] > 0)
+    rows = order[np.repeat(big, size)]
+    key, size = key[start[big]], size[big]
+    if not len(size):
+        return empty, empty, empty, empty
+    at = np.zeros(len(size), dtype=np.int64)
+    np.cumsum(size[:-1], out=at[1:])
+    if is_group:
+        ok = slice(None)
+    else:
+        qq = q[rows]
+        ok = np.minimum.reduceat(qq, at) != np.maximum.reduceat(qq, at)
+        del qq
+    ss = s[rows]
+    return key[ok], size[ok].astype(np.int64), np.minimum.reduceat(ss, at)[ok], np.maximum.reduceat(ss, at)[ok]
+
+
+def _uses(con, pkey: str, n_sid: int, n_tid: int, fam: dict, *, rows: int, st: "_Steps") -> pd.DataFrame:
+    """Each account's template uses (see :func:`prompt_templates`), from one pass over the events.
+
+    Every event of a prompt with a reusable template becomes one row (account number, skeleton
+    number, prompt number, epoch second) of a temporary table; the rows are then grouped in
+    NumPy, about ``rows`` at a time by ranges of accounts, once per fingerprint family (each
+    skeleton has at most one template per family). An (account, template) group needs two
+    events to count, so the many single events are dropped after one sort of integer keys.
+    Events with a NULL time or account are grouped by SQL instead (:func:`_uses_sql`).
+    """
+    sid, tid, letter = (np.asarray(fam[c]) for c in ("sid", "tid", "family"))
+    maps = []
+    for f in "dht":
+        m = np.full(n_sid, -1, dtype=np.int64)
+        here = letter == ord(f)
+        m[sid[here]] = tid[here]
+        maps.append((m, f == "d"))
+    used = np.zeros(n_sid, dtype=bool)
+    used[sid] = True
+    con.register("_pt_keep", pd.DataFrame({"sid": np.flatnonzero(used).astype(np.int32)}))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_key AS
+        SELECT p.pid, p.sid, p.rowid::INTEGER AS q, p.n FROM _pt_prompt p SEMI JOIN _pt_keep k USING (sid)
+    """)
+    con.unregister("_pt_keep")
+    want = con.execute("SELECT coalesce(sum(n), 0)::BIGINT FROM _pt_key").fetchall()[0][0]
+    cols = None
+    for numbering in ("given", "events"):
+        given = _account_numbers(con, from_events=numbering == "events")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _pt_ev AS
+            SELECT c.a, k.sid, k.q, epoch(e.ts)::BIGINT AS s
+            FROM (SELECT account_id, ts, {pkey} AS pid FROM events WHERE prompt IS NOT NULL) e
+            JOIN _pt_key k USING (pid) JOIN _pt_acc c USING (account_id)
+        """)
+        per_acc = con.execute("SELECT a, count(*) AS k, count(s) AS ks FROM _pt_ev GROUP BY a").fetchnumpy()
+        pa, pk = np.asarray(per_acc["a"]), np.asarray(per_acc["k"])
+        if (pk != np.asarray(per_acc["ks"])).any():
+            break  # an event with no time
+        if pk.sum() != want:
+            if given:
+                continue  # an account the given table does not know: numbered from the events
+            break  # an event with no account
+        n_acc = con.execute("SELECT count(*) FROM _pt_acc").fetchall()[0][0]
+        cum = np.zeros(n_acc + 1, dtype=np.int64)
+        cum[pa + 1] = pk
+        np.cumsum(cum, out=cum)  # cum[a] = events of the accounts before a
+        st.start("uses grouping")
+        parts = []
+        lo = 0
+        while lo < n_acc:
+            hi = min(max(int(np.searchsorted(cum, cum[lo] + rows, side="right")) - 1, lo + 1), n_acc)
+            d = con.execute("SELECT a, sid, q, s FROM _pt_ev WHERE a >= $1 AND a < $2", [lo, hi]).fetchnumpy()
+            a, sk, q, s = (np.asarray(d[c]) for c in ("a", "sid", "q", "s"))
+            del d
+            a = a.astype(np.int64) - lo
+            res = []
+            for m, grp in maps:
+                t = m[sk]
+                # key 0 is no template of this family
+                key = np.where(t >= 0, a * n_tid + t + 1, 0)
+                del t
+                res.append(_reused(key, q, s, grp))
+                del key
+            got = [np.concatenate([r[i] for r in res]) for i in range(4)]
+            o = np.argsort(got[0])
+            parts.append([got[0][o] - 1 + lo * n_tid] + [g[o] for g in got[1:]])
+            lo = hi
+        cols = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64) for i in range(4)]
+        break
+    con.execute("DROP TABLE IF EXISTS _pt_key")
+    con.execute("DROP TABLE IF EXISTS _pt_ev")
+    if cols is None:
+        con.execute("DROP TABLE IF EXISTS _pt_acc")
+        return _uses_sql(con, pkey)
+    st.start("uses table")
+    names = np.asarray(con.execute("SELECT account_id FROM _pt_acc ORDER BY a").fetchnumpy()["account_id"],
+                       dtype=object)
+    con.execute("DROP TABLE IF EXISTS _pt_acc")
+    tids = np.asarray(con.execute("SELECT template_id FROM _pt_tid ORDER BY tid").fetchnumpy()["template_id"],
+                      dtype=object)
+    # the string type DuckDB gives pandas (object, or pandas' own string type)
+    text = con.execute("SELECT ''::VARCHAR AS s").df()["s"].dtype
+    key = cols[0]
+    return pd.DataFrame({
+        "account_id": pd.Series(names[key // n_tid], dtype=text),
+        "kind": pd.Series(np.full(len(key), "template", dtype=object), dtype=text),
+        "identifier": pd.Series(tids[key % n_tid], dtype=text),
+        "n_events": cols[1], "first": cols[2], "last": cols[3],
+    })
+
+
+def _uses_sql(con, pkey: str) -> pd.DataFrame:
+    """:func:`_uses` by one SQL aggregation (events with a NULL account or time)."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pt_use AS
+        WITH pt AS (SELECT p.pid, p.n, st.tid FROM _pt_prompt p JOIN _pt_st st USING (sid)),
+        ok AS (SELECT pt.tid FROM pt JOIN _pt_tid t USING (tid) GROUP BY pt.tid, t.is_group
+               HAVING count(*) >= 2 OR (t.is_group AND sum(pt.n) >= 2))
+        SELECT pid, tid FROM pt SEMI JOIN ok USING (tid)
+    """)
+    try:
+        return con.execute(f"""
+            WITH agg AS (
+                -- two different prompts <=> two different keys (count(DISTINCT) without the sets)
+                SELECT e.account_id, u.tid, count(*) AS n_events, min(e.ts) AS first, max(e.ts) AS last,
+                       min(e.pid) <> max(e.pid) AS several
+                FROM (SELECT account_id, ts, {pkey} AS pid FROM events WHERE prompt IS NOT NULL) e
+                JOIN _pt_use u USING (pid)
+                GROUP BY e.account_id, u.tid
+            )
+            SELECT a.account_id, 'template' AS kind, t.template_id AS identifier, a.n_events,
+                   epoch(a.first)::BIGINT AS first, epoch(a.last)::BIGINT AS last
+            FROM agg a JOIN _pt_tid t USING (tid)
+            WHERE a.several OR (a.n_events >= 2 AND t.is_group)
+            ORDER BY a.account_id, identifier
+        """).df()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _pt_use")
+
+
 def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words: int = 8,
                      chunk: int = 250_000, stats: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign every distinct prompt its template fingerprints; return (uses, templates).
@@ -270,10 +464,12 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # -- 2. distinct prompts long enough to be fingerprinted ----------------------------------
     st.start("distinct prompts")
     # masking (almost) never adds words: prompts with too few spaces/newlines to be fingerprinted
-    # skip the regexes (counted on a prefix first: most long prompts pass there)
-    # (written to involve n, so that the optimiser does not push it down to every event)
-    long_enough = (f"CASE WHEN n > 0 THEN ({_n_space('left(prompt, 160)')} >= {2 * ew - 1} "
-                   f"OR {_n_space('prompt')} >= {2 * ew - 1}) AND strlen(trim(prompt)) > 0 END")
+    # skip the regexes; a text is not blank when it starts with a visible ASCII character, else
+    # trim() tells (written to involve n, so that the optimiser does not push it down to every
+    # event)
+    seps = _at_least("prompt", 2 * ew - 1, " \\n")
+    long_enough = (f"CASE WHEN n <= 0 THEN NULL WHEN NOT {seps} THEN false "
+                   "WHEN ascii(prompt) BETWEEN 33 AND 126 THEN true ELSE strlen(trim(prompt)) > 0 END")
     if base_table:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _pt_prompt AS
@@ -308,19 +504,21 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
     # prefixes, which makes a plain string sort slow). While no two distinct skeletons share a
     # hash (checked), the hash alone is that order and the key prompts are joined on.
     # Words = spaces + 1 (the lengths of string_split(skeleton, ' ')).
-    words_ok = (f"({_n_space('left(skeleton, 120)', ' ')} >= {2 * ew - 1} "
-                f"OR {_n_space('skeleton', ' ')} >= {2 * ew - 1})")
+    words_ok = _at_least("skeleton", 2 * ew - 1, " ")
+    # one skeleton per hash, taken from its smallest prompt key (integer aggregates, no string
+    # minimum), then every prompt's skeleton compared with it: a clash is a difference
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
-        SELECT sh, min(skeleton) AS skeleton, min(skeleton) <> max(skeleton) AS clash FROM _pt_ps GROUP BY sh
+        SELECT r.sh, p.skeleton FROM (SELECT sh, min(pid) AS pid FROM _pt_ps GROUP BY sh) r JOIN _pt_ps p USING (pid)
     """)
-    clash = con.execute("SELECT count(*) FROM _pt_sk0 WHERE clash").fetchone()[0] > 0
+    clash = con.execute("SELECT count(*) FROM _pt_ps p JOIN _pt_sk0 k USING (sh) "
+                        "WHERE p.skeleton <> k.skeleton").fetchall()[0][0] > 0
     if clash:
         con.execute("""CREATE OR REPLACE TEMP TABLE _pt_sk0 AS
                        SELECT hash(skeleton) AS sh, skeleton FROM (SELECT DISTINCT skeleton FROM _pt_ps)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pt_skel AS
-        SELECT (row_number() OVER (ORDER BY sh, skeleton) - 1)::INTEGER AS sid, sh, skeleton
+        SELECT (row_number() OVER (ORDER BY sh{", skeleton" if clash else ""}) - 1)::INTEGER AS sid, sh, skeleton
         FROM _pt_sk0 WHERE {words_ok}
     """)
     con.execute("DROP TABLE IF EXISTS _pt_sk0")
@@ -409,41 +607,31 @@ def prompt_templates(con, *, perms: int, rows: int, threshold: float, edge_words
         con.execute("CREATE TEMP " + view.format(""))
     st.count(con, "templates", "SELECT count(*) FROM _pt_tid")
 
-    # -- 7. each account's uses: another pass over the events, joined on integer keys ----------
+    # -- 7. each account's uses: one pass over the events on integer keys, grouped in NumPy ----
     st.start("uses")
     # a template is something an account *reuses*: two different prompts with the same opening
     # or closing, or the same near-duplicate text sent at least twice. Only templates that could
-    # be reused by someone (two prompts, or a group sent twice in all) take part in the join.
+    # be reused by someone (two prompts, or a group sent twice in all) take part.
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE _pt_use AS
-        WITH pt AS (SELECT p.pid, p.n, st.tid FROM _pt_prompt p JOIN _pt_st st USING (sid)),
-        ok AS (SELECT pt.tid FROM pt JOIN _pt_tid t USING (tid) GROUP BY pt.tid, t.is_group
-               HAVING count(*) >= 2 OR (t.is_group AND sum(pt.n) >= 2))
-        SELECT pid, tid FROM pt SEMI JOIN ok USING (tid)
+        CREATE OR REPLACE TEMP TABLE _pt_sn AS
+        SELECT sid, count(*) AS n_prompts, sum(n) AS n_events FROM _pt_prompt WHERE sid IS NOT NULL GROUP BY sid
     """)
-    st.count(con, "prompt_template_pairs_joined", "SELECT count(*) FROM _pt_use")
-    uses = con.execute(f"""
-        WITH agg AS (
-            -- two different prompts <=> two different keys (count(DISTINCT) without the sets)
-            SELECT e.account_id, u.tid, count(*) AS n_events, min(e.ts) AS first, max(e.ts) AS last,
-                   min(e.pid) <> max(e.pid) AS several
-            FROM (SELECT account_id, ts, {pkey} AS pid FROM events WHERE prompt IS NOT NULL) e
-            JOIN _pt_use u USING (pid)
-            GROUP BY e.account_id, u.tid
-        )
-        SELECT a.account_id, 'template' AS kind, t.template_id AS identifier, a.n_events,
-               epoch(a.first)::BIGINT AS first, epoch(a.last)::BIGINT AS last
-        FROM agg a JOIN _pt_tid t USING (tid)
-        WHERE a.several OR (a.n_events >= 2 AND t.is_group)
-        ORDER BY a.account_id, identifier
-    """).df()
-    con.execute("DROP TABLE IF EXISTS _pt_use")
+    fam = con.execute("""
+        WITH x AS (SELECT st.sid, st.tid, s.n_prompts, s.n_events FROM _pt_st st JOIN _pt_sn s USING (sid)),
+        ok AS (SELECT x.tid, t.is_group FROM x JOIN _pt_tid t USING (tid) GROUP BY x.tid, t.is_group
+               HAVING sum(x.n_prompts) >= 2 OR (t.is_group AND sum(x.n_events) >= 2))
+        SELECT x.sid, x.tid, ascii(t.template_id[1])::UTINYINT AS family
+        FROM x JOIN ok USING (tid) JOIN _pt_tid t USING (tid)
+    """).fetchnumpy()
+    uses = _uses(con, pkey, n, con.execute("SELECT count(*) FROM _pt_tid").fetchall()[0][0], fam,
+                 rows=16 * int(chunk), st=st)
     st.start("template table")
     templates = con.execute("""
-        SELECT t.template_id, t.canonical AS skeleton, count(*) AS n_prompts_distinct
-        FROM _pt_prompt p JOIN _pt_st st USING (sid) JOIN _pt_tid t USING (tid)
+        SELECT t.template_id, t.canonical AS skeleton, sum(s.n_prompts)::BIGINT AS n_prompts_distinct
+        FROM _pt_sn s JOIN _pt_st st USING (sid) JOIN _pt_tid t USING (tid)
         GROUP BY t.template_id, t.canonical ORDER BY t.template_id
     """).df()
+    con.execute("DROP TABLE IF EXISTS _pt_sn")
     st.start(None)
     if stats is not None:
         stats["counts"].update(uses=len(uses), templates_table=len(templates))
