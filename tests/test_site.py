@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from exporters.figures import cluster_graph_png, timeline_png
+from graphbuild.errors import ExportError
 from exporters.site import page_name, script_json, write_site
 from graphbuild.schema import KIND_LAYER
 from tests.browser import open_browser, require_browser, wait_for
@@ -314,6 +315,37 @@ def test_figures_are_deterministic_pngs():
     assert g1 == cluster_graph_png(links, members=["a", "b", "c", "d"], title="C1")
     assert g1.startswith(b"\x89PNG")
     assert cluster_graph_png(links, max_nodes=2) != g1
+
+
+@pytest.mark.parametrize("extra", [0, 3])
+def test_max_pages_pages_flagged_then_best_scored(demo_run, tmp_path, extra):
+    """Beyond ``max_pages`` the flagged clusters and the highest scored others get pages; the index lists all."""
+    hand_run = demo_run
+    clusters = pd.read_csv(hand_run / "clusters.csv", dtype={"cluster_id": str}, keep_default_na=False)
+    flagged = set(clusters.loc[clusters["flagged"].astype(str).str.lower() == "true", "cluster_id"])
+    others = clusters[~clusters["cluster_id"].isin(flagged)].sort_values(["score", "cluster_id"], ascending=[False, True])
+    assert flagged and len(others) > extra + 1
+    out = tmp_path / "s"
+    write_site(hand_run, out)  # every cluster first: the pages beyond the limit must then go
+    paths = write_site(hand_run, out, max_pages=len(flagged) + extra)
+    want = flagged | set(others["cluster_id"].head(extra))
+    assert set(paths.clusters) == want
+    assert set(paths.unpaged) == set(clusters["cluster_id"]) - want
+    assert sorted(p.name for p in (out / "clusters").glob("*.html")) == sorted(page_name(c) for c in want)
+    html = paths.index.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="hs-data">(.*?)</script>', html, re.S).group(1))
+    rows = {r[0]: r[-1] for r in data["clusters"]}
+    assert set(rows) == set(clusters["cluster_id"])
+    assert {c for c, href in rows.items() if href} == want
+    assert f"{len(clusters) - len(want)} unflagged clusters are listed without a page" in html
+    # a flagged cluster always gets its page, whatever the limit
+    assert set(write_site(hand_run, tmp_path / "z", max_pages=0).clusters) == flagged
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_max_pages_must_be_a_count(hand_run, tmp_path, bad):
+    with pytest.raises(ExportError, match="max_pages"):
+        write_site(hand_run, tmp_path / "s", max_pages=bad)
 
 
 def test_cli_site(hand_run, tmp_path, capsys):

@@ -18,7 +18,7 @@ from exporters.runfolder import RunFolder
 from graphbuild.errors import ExportError, RunFolderError
 from graphbuild.schema import KIND_LAYER, LAYERS, RunFiles
 
-__all__ = ["write_site", "SitePaths", "page_name", "script_json", "KIND_LABELS"]
+__all__ = ["write_site", "SitePaths", "page_name", "paged_clusters", "script_json", "KIND_LABELS", "MAX_PAGES"]
 
 #: how each identifier kind is named on the pages
 KIND_LABELS = {
@@ -63,6 +63,8 @@ class SitePaths:
         Scripts shipped beside the pages (empty when ``standalone``).
     aggregated : tuple of str
         Ids of clusters drawn as an aggregated view (more than ``max_nodes`` nodes).
+    unpaged : tuple of str
+        Ids of clusters listed in the index without a page (beyond ``max_pages``).
     """
 
     root: Path
@@ -70,6 +72,7 @@ class SitePaths:
     clusters: dict[str, Path] = field(default_factory=dict)
     assets: tuple[Path, ...] = ()
     aggregated: tuple[str, ...] = ()
+    unpaged: tuple[str, ...] = ()
 
     def pages(self) -> list[Path]:
         """Every HTML page written, index first."""
@@ -617,7 +620,7 @@ def _index_data(R: _Run, names: dict[str, str], *, max_nodes: int, seed: int) ->
         reasons = d.get("reasons") or [x.strip() for x in str(r.reasons or "").split(";") if x.strip()]
         rows.append([cid, _plain(r.n_accounts), _plain(r.score), _flag(r.flagged), " · ".join(map(str, reasons)),
                      _plain(d.get("stability")), top_layer, _ts(d.get("first_seen")), _ts(d.get("last_seen")),
-                     "clusters/" + names[cid]])
+                     "clusters/" + names[cid] if cid in names else ""])
     shown = [row[0] for row in rows[:max_nodes]]
     idx = {c: i for i, c in enumerate(shown)}
     edges = []
@@ -716,8 +719,35 @@ def _run_summary(R: _Run) -> dict:
     }
 
 
+#: default number of cluster pages: every flagged cluster gets one, then the highest scored others
+MAX_PAGES = 500
+
+
+def paged_clusters(clusters: pd.DataFrame, max_pages: int | None = MAX_PAGES) -> list[str]:
+    """The cluster ids that get a page, in the order of ``clusters``.
+
+    Every flagged cluster, then the unflagged ones by score (highest first, ties by id) until
+    ``max_pages`` pages in all; ``None`` pages every cluster.
+
+    >>> df = pd.DataFrame({"cluster_id": ["C1", "C2", "C3", "C4"], "score": [0.2, 0.9, 0.5, 0.1],
+    ...                    "flagged": [True, False, False, True]})
+    >>> paged_clusters(df, max_pages=3)
+    ['C1', 'C2', 'C4']
+    """
+    ids = [str(c) for c in clusters["cluster_id"]]
+    if max_pages is None or len(ids) <= max_pages:
+        return ids
+    flagged = [_flag(f) for f in clusters["flagged"]]
+    score = pd.to_numeric(clusters["score"], errors="coerce").fillna(-1.0).to_numpy()
+    keep = {c for c, f in zip(ids, flagged) if f}
+    rest = sorted((-sc, c) for c, f, sc in zip(ids, flagged, score) if not f)
+    keep.update(c for _, c in rest[:max(0, max_pages - len(keep))])
+    return [c for c in ids if c in keep]
+
+
 def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool = False,
-               standalone: bool = False, seed: int | None = None) -> SitePaths:
+               standalone: bool = False, seed: int | None = None,
+               max_pages: int | None = MAX_PAGES) -> SitePaths:
     """Write the static HTML explorer of a run folder.
 
     The index page lists every cluster (sortable, filterable) with an overview graph of clusters;
@@ -744,6 +774,11 @@ def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool =
         self-contained file, about 0.5 MB bigger) instead of shipping them in ``assets/``.
     seed : int, optional
         Layout seed; defaults to the run's seed (run.json), else 0.
+    max_pages : int or None
+        At most this many cluster pages (default :data:`MAX_PAGES`), but always one per flagged
+        cluster; the rest go to the highest scored clusters (:func:`paged_clusters`). The index
+        lists every cluster either way; one without a page has no link. ``None``: a page for
+        every cluster (a million-account run has ~13,000 clusters, ~0.3 s of drawing each).
 
     Returns
     -------
@@ -767,6 +802,8 @@ def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool =
 
     if max_nodes < 2:
         raise ExportError(f"max_nodes must be at least 2, got {max_nodes}")
+    if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 0):
+        raise ExportError(f"max_pages must be a non-negative integer or None, got {max_pages!r}")
     run = RunFolder(run_dir)
     root = Path(out_dir) if out_dir is not None else run.path / "site"
     R = _Run(run)
@@ -795,7 +832,10 @@ def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool =
         cdir.mkdir(exist_ok=True)
         pages: dict[str, Path] = {}
         aggregated = []
+        paged = set(paged_clusters(R.clusters, max_pages))
         for pos, cid in enumerate(tqdm(ids, desc="site", unit="cluster", disable=not progress)):
+            if cid not in paged:
+                continue
             detail = R.details.get(cid, {})
             crow = R.clusters.iloc[pos]
             data = _cluster_data(R, cid, max_nodes=max_nodes, seed=seed)
@@ -834,11 +874,13 @@ def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool =
             if old.name not in keep:
                 old.unlink()
         index = root / "index.html"
-        idata = _index_data(R, names, max_nodes=max_nodes, seed=seed)
+        idata = _index_data(R, {c: n for c, n in names.items() if c in pages}, max_nodes=max_nodes, seed=seed)
         idata.update(common)
         idata["page"] = "index"
         idata["page_size"] = 250
-        writer.render("index.html.j2", index, depth=0, data=idata, run=summary, max_nodes=max_nodes)
+        writer.render("index.html.j2", index, depth=0, data=idata, run=summary, max_nodes=max_nodes,
+                      n_unpaged=len(ids) - len(pages), n_pages=len(pages))
     except OSError as exc:
         raise ExportError(f"cannot write the site to {root}: {exc}") from exc
-    return SitePaths(root=root, index=index, clusters=pages, assets=assets, aggregated=tuple(aggregated))
+    return SitePaths(root=root, index=index, clusters=pages, assets=assets, aggregated=tuple(aggregated),
+                     unpaged=tuple(c for c in ids if c not in pages))
