@@ -572,7 +572,9 @@ def _native_ts_expr(col: str, sqltype: str) -> str | None:
     """TIMESTAMP (naive UTC) from a native Parquet column, or None when it is text to parse."""
     t = sqltype.upper()
     if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-        return f"timezone('UTC', {col})"
+        # the stored instant is UTC microseconds: rebuilding it is exact and several times
+        # cheaper than the time-zone conversion, which is kept for +-infinity only
+        return f"CASE WHEN isfinite({col}) THEN make_timestamp(epoch_us({col})) ELSE timezone('UTC', {col}) END"
     if t.startswith("TIMESTAMP") or t == "DATE":
         return f"CAST({col} AS TIMESTAMP)"
     if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -1054,9 +1056,11 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
                 "SELECT count(*) FROM _ipmap WHERE norm IS DISTINCT FROM raw").fetchone()[0]:
             # nothing rejected, no window and no IP to rewrite: every row is kept as read, so
             # the lookups (joins) can go, and without joins DuckDB keeps file order on all threads
+            # every row is accepted, so each typed column is its parsed value: no reject
+            # reasons to evaluate and no filter (see _clean_select)
             _normalise(con, table, now_lit, materialise=False, native=info[table].get("native", set()),
                        lookups=False, tag="f")
-            select = f"SELECT {cols}, _rec FROM _nf_{table} WHERE _why IS NULL"
+            select = _clean_select(table, f"_pf_{table}")
             parallel = True
         _create_in_file_order(con, _TYPED_NAME[table], select, stream=stream, parallel=parallel)
         accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
@@ -1122,6 +1126,24 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         "has_payments": "payments" in files,
         "has_labels": "labels" in files,
     }
+
+
+def _clean_select(table: str, parsed: str) -> str:
+    """SELECT writing the typed ``table`` from its parsed values ``parsed`` when every row is accepted.
+
+    For an accepted row each typed column equals its parsed value ``c__v``: the required
+    columns have no reason, and an optional text, code or token count is NULL exactly when
+    its reason is set. An optional timestamp can be out of range and still parsed, and an
+    optional IP parsed without look-ups is blank text, not NULL, so tables with either
+    (accounts, payments) are refused.
+    """
+    kinds = _KINDS[table]
+    if any(k in ("ts", "ip") and c not in REQUIRED_COLUMNS[table] for c, k in kinds.items()):
+        raise ValueError(f"table {table!r}: an optional timestamp or IP needs its reason checked")
+    cols = ", ".join(f"CAST({_ident(c + '__v')} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in kinds.items())
+    if table == "events":
+        cols += f", hash(CAST({_ident('prompt__v')} AS VARCHAR)) AS {PROMPT_HASH}"
+    return f"SELECT {cols}, _rec FROM {parsed}"
 
 
 def _create_in_file_order(con, name: str, select: str, stream: bool, parallel: bool = False) -> None:
