@@ -1173,10 +1173,17 @@ def _settle_ips(con, clears: list[str]) -> None:
     """
     ip_cols = [c for c, k in _KINDS["events"].items() if k == "ip"]
     keep = ["_rec", "_line", "_bad", "_badval", "_known"]
-    for c in _KINDS["events"]:
+
+    def raw_if_why(c):
+        # a text value is only shown with its reason; only needed then (a native value is formatted)
+        return f"CASE WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')} END AS {_ident(c + '__raw')}"
+
+    for c, kind in _KINDS["events"].items():
         if c in REQUIRED_COLUMNS["events"]:
-            keep += [_ident(c + "__raw"), _ident(c + "__why"), _ident(c)]
-    keep += [_ident(c + s) for c in clears for s in ("__raw", "__why")]
+            # the account's text is shown for an unknown account, an IP's for a malformed one
+            raw = _ident(c + "__raw") if kind in ("id", "ip") else raw_if_why(c)
+            keep += [raw, _ident(c + "__why"), _ident(c)]
+    keep += [s for c in clears for s in (raw_if_why(c), _ident(c + "__why"))]
     keep += [_ident(c + "__nc") for c in ip_cols]
     cand = " OR ".join(["_why IS NOT NULL", "NOT _known"] + [f"{_ident(c + '__why')} IS NOT NULL" for c in clears]
                        + [_ident(c + "__nc") for c in ip_cols])
