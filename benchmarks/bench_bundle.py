@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         for folder, label in cases:
             r = run(folder, label, args.memory_limit, args.threads, args.now)
             print(f"{label:<22} {_fmt_of(folder):<8} {r['rows']:>12,} {r['events']:>12,} {r['seconds']:>8.1f} "
-                  f"{r['rows'] / r['seconds']:>10,.0f} {r['cpu']:>7.0f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
+                  f"{r['rows'] / r['seconds']:>10,.0f} {r['cpu']:>7.1f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
         print(f"memory_limit {r['memory_limit']}, threads {args.threads or 'DuckDB default'}, "
               f"{os.cpu_count()} cores, {datetime.now():%Y-%m-%d}")
     finally:
