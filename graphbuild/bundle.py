@@ -1014,24 +1014,33 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     _verdict_view(con, "_vs_events", "_ns_events", "events")
 
     # window
-    ev_in = "TRUE"
-    if since_dt is not None:
-        ev_in += f" AND ts >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
-    if until_dt is not None:
-        ev_in += f" AND ts < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+    def ev_in(ts: str) -> str:
+        cond = "TRUE"
+        if since_dt is not None:
+            cond += f" AND {ts} >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
+        if until_dt is not None:
+            cond += f" AND {ts} < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+        return cond
+
     acc_in = "TRUE"
+    ev_keep = ev_in("ts")
+    ev_lookup = False
     if until_dt is not None:
         acc_in += f" AND created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+        # an accepted event in the window makes its account active, so it is kept exactly when
+        # its account was created before until; no look-up when every account was
+        if con.execute(f"SELECT count(*) FROM _v_accounts WHERE _rwhy IS NULL AND NOT ({acc_in})").fetchone()[0]:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _until_accounts AS SELECT account_id FROM _v_accounts "
+                        f"WHERE _rwhy IS NULL AND {acc_in}")
+            ev_keep += " AND account_id IN (SELECT account_id FROM _until_accounts)"
+            ev_lookup = True
     if since_dt is not None:
-        # one pass over the events for the accounts active in the window
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _active_accounts AS SELECT DISTINCT account_id FROM _v_events "
-                    f"WHERE _rwhy IS NULL AND {ev_in}")
+        # the accounts active in the window are those of the kept events (written first)
         acc_in += (f" AND (created_at >= TIMESTAMP '{since_dt.isoformat(sep=' ')}' OR account_id IN "
-                   f"(SELECT account_id FROM _active_accounts))")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _keep_accounts AS SELECT account_id FROM _v_accounts WHERE _rwhy IS NULL AND {acc_in}")
+                   f"(SELECT DISTINCT account_id FROM events))")
     keep = {
         "accounts": acc_in,
-        "events": f"{ev_in} AND account_id IN (SELECT account_id FROM _keep_accounts)",
+        "events": ev_keep,
         "payments": "account_id IN (SELECT account_id FROM _keep_accounts)",
         "labels": "account_id IN (SELECT account_id FROM _keep_accounts)",
     }
@@ -1040,7 +1049,10 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         # has an accepted account, so the look-up (a hash probe per row) adds nothing
         keep = {t: "TRUE" for t in keep}
     counts = {}
-    for table in TABLES:
+    for table in ("events",) + tuple(t for t in TABLES if t != "events"):
+        if table == "accounts":
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _keep_accounts AS SELECT account_id FROM _v_accounts "
+                        f"WHERE _rwhy IS NULL AND {acc_in}")
         cols = ", ".join(
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
@@ -1064,15 +1076,15 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         select = f"SELECT {cols}, _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
         stream = table == "events"
         parallel = False
-        if stream and rejected == 0 and since_dt is None and until_dt is None and not con.execute(
+        if stream and rejected == 0 and not ev_lookup and not con.execute(
                 "SELECT count(*) FROM _ipmap WHERE norm IS DISTINCT FROM raw").fetchone()[0]:
-            # nothing rejected, no window and no IP to rewrite: every row is kept as read, so
-            # the lookups (joins) can go, and without joins DuckDB keeps file order on all threads
-            # every row is accepted, so each typed column is its parsed value: no reject
-            # reasons to evaluate and no filter (see _clean_select)
+            # nothing rejected, no account look-up for the window and no IP to rewrite: every
+            # row is accepted and kept as read (or as the window says), so the joins can go,
+            # and without joins DuckDB keeps file order on all threads; each typed column is
+            # its parsed value, with no reject reasons to evaluate (see _clean_select)
             _normalise(con, table, now_lit, materialise=False, native=info[table].get("native", set()),
                        lookups=False, tag="f")
-            select = _clean_select(table, f"_pf_{table}")
+            select = _clean_select(table, f"_pf_{table}", where=ev_in(_ident("ts__v")))
             parallel = True
         _create_in_file_order(con, _TYPED_NAME[table], select, stream=stream, parallel=parallel)
         accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
@@ -1084,6 +1096,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             "fields_cleared": 0,
             "outside_window": int(read) - int(rejected) - int(accepted),
         }
+    counts = {t: counts[t] for t in TABLES}
     bar.update(1)
 
     # rejects: rejected rows, then cleared fields of accepted rows
@@ -1202,7 +1215,7 @@ def _settle_ips(con, clears: list[str]) -> None:
     _first_problem(con, "_ns_events", "_ns0_events", "events")
 
 
-def _clean_select(table: str, parsed: str) -> str:
+def _clean_select(table: str, parsed: str, where: str = "TRUE") -> str:
     """SELECT writing the typed ``table`` from its parsed values ``parsed`` when every row is accepted.
 
     For an accepted row each typed column equals its parsed value ``c__v``: the required
@@ -1217,7 +1230,7 @@ def _clean_select(table: str, parsed: str) -> str:
     cols = ", ".join(f"CAST({_ident(c + '__v')} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in kinds.items())
     if table == "events":
         cols += f", hash(CAST({_ident('prompt__v')} AS VARCHAR)) AS {PROMPT_HASH}"
-    return f"SELECT {cols}, _rec FROM {parsed}"
+    return f"SELECT {cols}, _rec FROM {parsed}" + ("" if where == "TRUE" else f" WHERE {where}")
 
 
 def _create_in_file_order(con, name: str, select: str, stream: bool, parallel: bool = False) -> None:

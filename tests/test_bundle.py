@@ -593,6 +593,41 @@ def test_window_filtering(tmp_path, since, until):
     check_invariant(b)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("late_event", [False, True])
+def test_window_on_a_clean_bundle(tmp_path, fmt, late_event):
+    """No rejects: the events are written without look-ups unless an account created after until has one inside."""
+    write_table(tmp_path, "accounts", [
+        {"account_id": "old_active", "created_at": "2026-01-01"}, {"account_id": "old_quiet", "created_at": "2026-01-01"},
+        {"account_id": "new", "created_at": "2026-02-05"}, {"account_id": "late", "created_at": "2026-03-01"}], fmt)
+    events = [("old_active", "2026-02-02"), ("old_active", "2026-01-15"), ("old_quiet", "2026-01-20"),
+              ("new", "2026-02-10"), ("new", "2026-03-01"), ("late", "2026-03-02")]
+    if late_event:
+        events.insert(1, ("late", "2026-02-20"))   # inside the window, but its account is created after until
+    write_table(tmp_path, "events", [{"account_id": a, "ts": t + "T00:00:00Z", "ip": "2001:db8::1"} for a, t in events], fmt)
+    write_table(tmp_path, "payments", [{"account_id": "old_quiet", "instrument_id": "c"},
+                                       {"account_id": "new", "instrument_id": "c"}], fmt)
+    write_table(tmp_path, "labels", [{"account_id": "late", "campaign_id": "x"}, {"account_id": "new", "campaign_id": "x"}], fmt)
+
+    def load(**win):
+        b = load_bundle(tmp_path, now=NOW, **win)
+        check_invariant(b)
+        assert len(b.rejects) == 0
+        return ([r[0] for r in b.con.execute("SELECT account_id FROM accounts").fetchall()],
+                [(a, t.strftime("%m-%d")) for a, t in b.con.execute("SELECT account_id, ts FROM events").fetchall()],
+                [r[0] for r in b.con.execute("SELECT account_id FROM payments").fetchall()],
+                b.labels()["account_id"].tolist(), b.counts["events"]["outside_window"])
+
+    n = len(events)
+    assert load(since="2026-02-01", until="2026-03-01") == (
+        ["old_active", "new"], [("old_active", "02-02"), ("new", "02-10")], ["new"], ["new"], n - 2)
+    assert load(since="2026-02-05") == (
+        ["new", "late"], [("late", "02-20")] * late_event + [("new", "02-10"), ("new", "03-01"), ("late", "03-02")],
+        ["new"], ["late", "new"], 3)
+    assert load(until="2026-02-01") == (
+        ["old_active", "old_quiet"], [("old_active", "01-15"), ("old_quiet", "01-20")], ["old_quiet"], [], n - 2)
+
+
 def test_window_open_ended(tmp_path):
     b = load_bundle(window_bundle(tmp_path), since="2026-02-05", now=NOW)
     assert b.con.execute("SELECT account_id FROM accounts").fetchall() == [("new",), ("late",)]
