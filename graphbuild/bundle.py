@@ -988,7 +988,16 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     # once instead of holding a parsed copy with every prompt
     ev_native = info["events"].get("native", set())
     clears["events"] = _normalise(con, "events", now_lit, materialise=False, native=ev_native, ip_defer=True, tag="d")
-    _settle_ips(con, clears["events"])
+    late = None
+    if until_dt is not None:
+        # accounts created at or after until: their events are outside the window, and the
+        # candidates include those inside it, which can then only be told apart by a look-up
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _late_accounts AS SELECT n.account_id FROM _n_accounts n "
+                    f"JOIN _first_accounts f ON f._first = n._rec "
+                    f"WHERE NOT n.created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'")
+        if con.execute("SELECT count(*) FROM _late_accounts").fetchone()[0]:
+            late = f"{_window(since_dt, until_dt, 'ts')} AND account_id IN (SELECT account_id FROM _late_accounts)"
+    _settle_ips(con, clears["events"], also=late)
     _normalise(con, "events", now_lit, materialise=False, native=ev_native)
     for table in ("payments", "labels"):
         clears[table] = _normalise(con, table, now_lit, native=info[table].get("native", set()))
@@ -1014,25 +1023,16 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
     _verdict_view(con, "_vs_events", "_ns_events", "events")
 
     # window
-    def ev_in(ts: str) -> str:
-        cond = "TRUE"
-        if since_dt is not None:
-            cond += f" AND {ts} >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
-        if until_dt is not None:
-            cond += f" AND {ts} < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
-        return cond
-
     acc_in = "TRUE"
-    ev_keep = ev_in("ts")
+    ev_keep = _window(since_dt, until_dt, "ts")
     ev_lookup = False
     if until_dt is not None:
         acc_in += f" AND created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
         # an accepted event in the window makes its account active, so it is kept exactly when
-        # its account was created before until; no look-up when every account was
-        if con.execute(f"SELECT count(*) FROM _v_accounts WHERE _rwhy IS NULL AND NOT ({acc_in})").fetchone()[0]:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _until_accounts AS SELECT account_id FROM _v_accounts "
-                        f"WHERE _rwhy IS NULL AND {acc_in}")
-            ev_keep += " AND account_id IN (SELECT account_id FROM _until_accounts)"
+        # its account was created before until; no look-up when no such event has a later
+        # account (the candidates hold every event in the window of a later account)
+        if late is not None and con.execute(f"SELECT count(*) FROM _vs_events WHERE _rwhy IS NULL AND {late}").fetchone()[0]:
+            ev_keep += " AND account_id NOT IN (SELECT account_id FROM _late_accounts)"
             ev_lookup = True
     if since_dt is not None:
         # the accounts active in the window are those of the kept events (written first)
@@ -1084,7 +1084,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             # its parsed value, with no reject reasons to evaluate (see _clean_select)
             _normalise(con, table, now_lit, materialise=False, native=info[table].get("native", set()),
                        lookups=False, tag="f")
-            select = _clean_select(table, f"_pf_{table}", where=ev_in(_ident("ts__v")))
+            select = _clean_select(table, f"_pf_{table}", where=_window(since_dt, until_dt, _ident("ts__v")))
             parallel = True
         _create_in_file_order(con, _TYPED_NAME[table], select, stream=stream, parallel=parallel)
         accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
@@ -1174,7 +1174,17 @@ def _verdict_view(con, name: str, source: str, table: str) -> None:
     )
 
 
-def _settle_ips(con, clears: list[str]) -> None:
+def _window(since_dt, until_dt, ts: str) -> str:
+    """SQL condition: timestamp expression ``ts`` in ``[since, until)`` (``TRUE`` without a window)."""
+    cond = "TRUE"
+    if since_dt is not None:
+        cond += f" AND {ts} >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
+    if until_dt is not None:
+        cond += f" AND {ts} < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+    return cond
+
+
+def _settle_ips(con, clears: list[str], also: str | None = None) -> None:
     """One pass over the events for their reject candidates and their non-canonical IPs.
 
     Reads ``_nd_events`` (IPs deferred, see :func:`_normalise`) once into the temporary
@@ -1183,6 +1193,7 @@ def _settle_ips(con, clears: list[str]) -> None:
     such IPs join ``_ipmap``; then the view ``_ns_events`` gives the candidates the columns
     of ``_n_events`` with the IPs judged, so the reject list needs no other pass. Rows that
     are not candidates have no reject and no cleared field whatever their IP map says.
+    ``also``, a condition on ``_nd_events``, makes more rows candidates.
     """
     ip_cols = [c for c, k in _KINDS["events"].items() if k == "ip"]
     keep = ["_rec", "_line", "_bad", "_badval", "_known"]
@@ -1199,7 +1210,7 @@ def _settle_ips(con, clears: list[str]) -> None:
     keep += [s for c in clears for s in (raw_if_why(c), _ident(c + "__why"))]
     keep += [_ident(c + "__nc") for c in ip_cols]
     cand = " OR ".join(["_why IS NOT NULL", "NOT _known"] + [f"{_ident(c + '__why')} IS NOT NULL" for c in clears]
-                       + [_ident(c + "__nc") for c in ip_cols])
+                       + [_ident(c + "__nc") for c in ip_cols] + ([f"({also})"] if also else []))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _cand_events AS SELECT {', '.join(keep)} FROM _nd_events WHERE {cand}")
     for c in ip_cols:
         _add_to_ipmap(con, f"SELECT {_ident(c)} FROM _cand_events WHERE {_ident(c + '__nc')}")
