@@ -82,13 +82,15 @@ def _peak_rss_gb() -> float:
         return int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)) / 1e6
 
 
-def child(folder: Path, memory_limit: str | None, threads: int | None, now: str | None) -> None:
+def child(folder: Path, memory_limit: str | None, threads: int | None, now: str | None,
+          since: str | None = None, until: str | None = None) -> None:
     """Load one bundle in this process and print one JSON line with its numbers."""
     from graphbuild.bundle import load_bundle
 
     t0 = time.perf_counter()
     c0 = time.process_time()
-    b = load_bundle(folder, now=now or datetime(2100, 1, 1), memory_limit=memory_limit, threads=threads)
+    b = load_bundle(folder, now=now or datetime(2100, 1, 1), memory_limit=memory_limit, threads=threads,
+                    since=since, until=until)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - c0
     size = b.con.execute("SELECT database_size FROM pragma_database_size()").fetchone()[0]
@@ -101,7 +103,8 @@ def child(folder: Path, memory_limit: str | None, threads: int | None, now: str 
     b.close()
 
 
-def run(folder: Path, label: str, memory_limit: str | None, threads: int | None, now: str | None) -> dict:
+def run(folder: Path, label: str, memory_limit: str | None, threads: int | None, now: str | None,
+        since: str | None = None, until: str | None = None) -> dict:
     """Load ``folder`` in a fresh Python process; return its numbers."""
     cmd = [sys.executable, __file__, "--child", str(folder)]
     if memory_limit:
@@ -110,6 +113,10 @@ def run(folder: Path, label: str, memory_limit: str | None, threads: int | None,
         cmd += ["--threads", str(threads)]
     if now:
         cmd += ["--now", now]
+    if since:
+        cmd += ["--since", since]
+    if until:
+        cmd += ["--until", until]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     res = json.loads(out.strip().splitlines()[-1])
     res["label"] = label
@@ -135,11 +142,13 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-limit", default=None, help="load_bundle memory_limit (default: its default)")
     ap.add_argument("--threads", type=int, default=None, help="load_bundle threads (default: DuckDB's)")
     ap.add_argument("--now", default=None, help="'now' for the future-timestamp check (default 2100-01-01)")
+    ap.add_argument("--since", default=None, help="load_bundle since (window start, ISO 8601)")
+    ap.add_argument("--until", default=None, help="load_bundle until (window end, ISO 8601)")
     ap.add_argument("--dir", type=Path, default=None, help="work folder for generated bundles (default: a temp folder, removed)")
     ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.child, args.memory_limit, args.threads, args.now)
+        child(args.child, args.memory_limit, args.threads, args.now, args.since, args.until)
         return 0
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-bundle-"))
     cases: list[tuple[Path, str]] = []
@@ -161,10 +170,11 @@ def main(argv=None) -> int:
         print(f"{'bundle':<22} {'format':<8} {'rows':>12} {'events':>12} {'seconds':>8} {'rows/s':>10} "
               f"{'CPU s':>7} {'peak RSS':>9} {'database':>10}")
         for folder, label in cases:
-            r = run(folder, label, args.memory_limit, args.threads, args.now)
+            r = run(folder, label, args.memory_limit, args.threads, args.now, args.since, args.until)
             print(f"{label:<22} {_fmt_of(folder):<8} {r['rows']:>12,} {r['events']:>12,} {r['seconds']:>8.1f} "
-                  f"{r['rows'] / r['seconds']:>10,.0f} {r['cpu']:>7.0f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
-        print(f"memory_limit {r['memory_limit']}, threads {args.threads or 'DuckDB default'}, "
+                  f"{r['rows'] / r['seconds']:>10,.0f} {r['cpu']:>7.1f} {r['peak_rss_gb']:>7.2f}GB {r['db']:>10}", flush=True)
+        window = f", window [{args.since or '-'}, {args.until or '-'})" if args.since or args.until else ""
+        print(f"memory_limit {r['memory_limit']}, threads {args.threads or 'DuckDB default'}{window}, "
               f"{os.cpu_count()} cores, {datetime.now():%Y-%m-%d}")
     finally:
         if args.dir is None:

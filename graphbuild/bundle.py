@@ -572,7 +572,9 @@ def _native_ts_expr(col: str, sqltype: str) -> str | None:
     """TIMESTAMP (naive UTC) from a native Parquet column, or None when it is text to parse."""
     t = sqltype.upper()
     if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-        return f"timezone('UTC', {col})"
+        # the stored instant is UTC microseconds: rebuilding it is exact and several times
+        # cheaper than the time-zone conversion, which is kept for +-infinity only
+        return f"CASE WHEN isfinite({col}) THEN make_timestamp(epoch_us({col})) ELSE timezone('UTC', {col}) END"
     if t.startswith("TIMESTAMP") or t == "DATE":
         return f"CAST({col} AS TIMESTAMP)"
     if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -631,14 +633,20 @@ def _column_exprs(table: str, mapping: dict, types: dict, src_map: dict | None =
 
 
 def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
+    """Create ``_ipmap (raw, norm)`` for the distinct non-canonical IPs of the ``(table, column)`` sources."""
     # canonical IPv4 (nearly every row) is dropped before the DISTINCT: hashing tens of
     # millions of addresses costs far more than the regex
     parts = [f"SELECT DISTINCT v FROM (SELECT {_trim(_ident(col))} AS v FROM _src_{t}) WHERE v <> '' "
              f"AND NOT regexp_full_match(v, {_lit(IPV4_CANONICAL_REGEX)})" for t, col in sources]
     con.execute("CREATE OR REPLACE TEMP TABLE _ipmap (raw VARCHAR, norm VARCHAR)")
-    if not parts:
-        return
-    rows = con.execute(f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) ORDER BY v").fetchall()
+    if parts:
+        _add_to_ipmap(con, f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)})")
+
+
+def _add_to_ipmap(con, values: str) -> None:
+    """Add to ``_ipmap`` the values of the one-column query ``values`` that it does not hold yet."""
+    rows = con.execute(f"SELECT DISTINCT v FROM ({values}) q(v) WHERE v IS NOT NULL "
+                       f"AND v NOT IN (SELECT raw FROM _ipmap) ORDER BY v").fetchall()
     if rows:
         raw = [r[0] for r in rows]
         df = pd.DataFrame({"raw": pd.Series(raw, dtype=object), "norm": pd.Series(normalize_ips(raw), dtype=object)})
@@ -654,7 +662,7 @@ def _build_ipmap(con, sources: list[tuple[str, str]]) -> None:
 
 
 def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: set = frozenset(),
-               lookups: bool = True, tag: str = "") -> list[str]:
+               lookups: bool = True, tag: str = "", ip_defer: bool = False) -> list[str]:
     """Create ``_p_<table>`` (parsed values) and the view ``_n_<table>``.
 
     ``_p_<table>`` is a temporary table (parsed once) when ``materialise``, else a view
@@ -670,6 +678,10 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
     ``_known`` (account_id is an accepted account), ``_wcol``, ``_why``, ``_wval``: the first
     problem of the record or of a required column. Returns the optional columns that can be
     cleared.
+
+    With ``ip_defer`` (and ``lookups``) the accounts are looked up but the IPs are not: an IP
+    that is not canonical IPv4 is kept as read, and ``c__nc`` marks it (non-blank, not
+    canonical IPv4) for :func:`_settle_ips`, which gives the verdict once the map holds it.
     """
     kinds = _KINDS[table]
     required = REQUIRED_COLUMNS[table]
@@ -684,7 +696,7 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
         joins.append("LEFT JOIN _first_accounts _fa ON _fa.account_id = a.account_id__t")
         b.append("(_fa.account_id IS NOT NULL) AS _known")
     sel = ["_rec", "_line", "_bad", "_badval", "_known"]    # view: cheap checks on parsed values
-    problems, clears = [], []
+    clears = []
     for c, kind in kinds.items():
         ci, raw, v, blank = _ident(c), _ident(c + "__raw"), _ident(c + "__v"), _ident(c + "__blank")
         tt, x = _ident(c + "__t"), _ident(c + "__x")
@@ -726,7 +738,12 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
                    f"WHEN {v} < TIMESTAMP '2000-01-01' THEN {_lit(R_EARLY)} WHEN {v} > {now_lit} THEN {_lit(R_FUTURE)} END")
         elif kind == "ip":
             alias = f"_ip_{c}"
-            if lookups:
+            if ip_defer:
+                nc = _ident(c + "__nc")
+                b.append(f"{tt} AS {v}")
+                cfin.append(f"(NOT {blank} AND NOT regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)})) AS {nc}")
+                sel.append(nc)
+            elif lookups:
                 joins.append(f"LEFT JOIN _ipmap {alias} ON {alias}.raw = a.{tt}")
                 b.append(f"CASE WHEN regexp_full_match({tt}, {_lit(IPV4_CANONICAL_REGEX)}) THEN {tt} "
                          f"ELSE {alias}.norm END AS {v}")
@@ -752,9 +769,7 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
             cfin.append(v)
         sel.append(f"{why} AS {_ident(c + '__why')}")
         sel.append(f"CASE WHEN ({why}) IS NULL THEN {v} END AS {ci}")
-        if c in required:
-            problems.append(c)
-        elif why != "NULL":
+        if c not in required and why != "NULL":
             clears.append(c)
     kind_of = "TABLE" if materialise else "VIEW"
     con.execute(
@@ -762,18 +777,24 @@ def _normalise(con, table: str, now_lit: str, materialise: bool = True, native: 
         f"SELECT {', '.join(b)} FROM (SELECT {', '.join(a)} FROM _src_{table} s) a {' '.join(joins)})"
     )
     con.execute(f"CREATE OR REPLACE TEMP VIEW _n0{tag}_{table} AS SELECT {', '.join(sel)} FROM _p{tag}_{table}")
+    _first_problem(con, f"_n{tag}_{table}", f"_n0{tag}_{table}", table)
+    return clears
+
+
+def _first_problem(con, name: str, source: str, table: str) -> None:
+    """Create the view ``name``: ``source`` (per-column ``c__why``/``c__raw``) plus ``_wcol``, ``_why``, ``_wval``."""
     # first problem wins: the record itself, then required columns in schema order
+    problems = [c for c in _KINDS[table] if c in REQUIRED_COLUMNS[table]]
     col_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_lit(c)}" for c in problems)
     why_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__why')}" for c in problems)
     val_case = " ".join(f"WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')}" for c in problems)
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _n{tag}_{table} AS SELECT *, "
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, "
         f"CASE WHEN _bad IS NOT NULL THEN '' {col_case} END AS _wcol, "
         f"CASE WHEN _bad IS NOT NULL THEN _bad {why_case} END AS _why, "
         f"CASE WHEN _bad IS NOT NULL THEN _badval {val_case} END AS _wval "
-        f"FROM _n0{tag}_{table}"
+        f"FROM {source}"
     )
-    return clears
 
 
 def _set(con, **settings) -> None:
@@ -955,18 +976,31 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             con.execute(f"CREATE OR REPLACE TEMP VIEW _src_{table} AS SELECT {', '.join(sel)} WHERE false")
             info[table] = {"format": None, "parse_errors": []}
 
-    _build_ipmap(con, [("accounts", "signup_ip"), ("events", "ip")])
-    # events (by far the largest table) stay a view over the read: each pass below streams it
-    # once instead of holding a parsed copy with every prompt
+    # the events' IPs join the map in their reject pass (_settle_ips), not in a pass of their own
+    _build_ipmap(con, [("accounts", "signup_ip")])
     clears = {"accounts": _normalise(con, "accounts", now_lit, native=info["accounts"].get("native", set()))}
     # accounts: first valid row per account_id wins
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _first_accounts AS SELECT account_id, min(_rec) AS _first "
         "FROM _n_accounts WHERE _why IS NULL GROUP BY account_id"
     )
-    for table in ("events", "payments", "labels"):
-        clears[table] = _normalise(con, table, now_lit, materialise=table != "events",
-                                   native=info[table].get("native", set()))
+    # events (by far the largest table) stay a view over the read: each pass below streams it
+    # once instead of holding a parsed copy with every prompt
+    ev_native = info["events"].get("native", set())
+    clears["events"] = _normalise(con, "events", now_lit, materialise=False, native=ev_native, ip_defer=True, tag="d")
+    late = None
+    if until_dt is not None:
+        # accounts created at or after until: their events are outside the window, and the
+        # candidates include those inside it, which can then only be told apart by a look-up
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _late_accounts AS SELECT n.account_id FROM _n_accounts n "
+                    f"JOIN _first_accounts f ON f._first = n._rec "
+                    f"WHERE NOT n.created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'")
+        if con.execute("SELECT count(*) FROM _late_accounts").fetchone()[0]:
+            late = f"{_window(since_dt, until_dt, 'ts')} AND account_id IN (SELECT account_id FROM _late_accounts)"
+    _settle_ips(con, clears["events"], also=late)
+    _normalise(con, "events", now_lit, materialise=False, native=ev_native)
+    for table in ("payments", "labels"):
+        clears[table] = _normalise(con, table, now_lit, native=info[table].get("native", set()))
     bar.update(1)
 
     con.execute(
@@ -984,42 +1018,29 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
                 "FROM _n_labels WHERE _why IS NULL AND account_id IN (SELECT account_id FROM _first_accounts) "
                 "GROUP BY account_id"
             )
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _v_{table} AS SELECT n.*, "
-            + ("f._first, " if table == "labels" else "CAST(NULL AS BIGINT) AS _first, ")
-            + f"CASE WHEN n._why IS NOT NULL THEN n._wcol "
-            f"WHEN NOT n._known THEN 'account_id' "
-            + ("WHEN n._rec <> f._first THEN 'account_id' " if table == "labels" else "")
-            + f"END AS _rcol, "
-            f"CASE WHEN n._why IS NOT NULL THEN n._why WHEN NOT n._known THEN {_lit(R_UNKNOWN)} "
-            + ("WHEN n._rec <> f._first THEN '__dup__' " if table == "labels" else "")
-            + f"END AS _rwhy, "
-            f"CASE WHEN n._why IS NOT NULL THEN n._wval WHEN NOT n._known THEN n.account_id__raw "
-            + ("WHEN n._rec <> f._first THEN n.account_id__raw " if table == "labels" else "")
-            + f"END AS _rval "
-            f"FROM _n_{table} n "
-            + ("LEFT JOIN _first_labels f ON n._why IS NULL AND f.account_id = n.account_id " if table == "labels" else "")
-        )
+        _verdict_view(con, f"_v_{table}", f"_n_{table}", table)
+    # the events' reject candidates with their settled IPs (see _settle_ips)
+    _verdict_view(con, "_vs_events", "_ns_events", "events")
 
     # window
-    ev_in = "TRUE"
-    if since_dt is not None:
-        ev_in += f" AND ts >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
-    if until_dt is not None:
-        ev_in += f" AND ts < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
     acc_in = "TRUE"
+    ev_keep = _window(since_dt, until_dt, "ts")
+    ev_lookup = False
     if until_dt is not None:
         acc_in += f" AND created_at < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+        # an accepted event in the window makes its account active, so it is kept exactly when
+        # its account was created before until; no look-up when no such event has a later
+        # account (the candidates hold every event in the window of a later account)
+        if late is not None and con.execute(f"SELECT count(*) FROM _vs_events WHERE _rwhy IS NULL AND {late}").fetchone()[0]:
+            ev_keep += " AND account_id NOT IN (SELECT account_id FROM _late_accounts)"
+            ev_lookup = True
     if since_dt is not None:
-        # one pass over the events for the accounts active in the window
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _active_accounts AS SELECT DISTINCT account_id FROM _v_events "
-                    f"WHERE _rwhy IS NULL AND {ev_in}")
+        # the accounts active in the window are those of the kept events (written first)
         acc_in += (f" AND (created_at >= TIMESTAMP '{since_dt.isoformat(sep=' ')}' OR account_id IN "
-                   f"(SELECT account_id FROM _active_accounts))")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _keep_accounts AS SELECT account_id FROM _v_accounts WHERE _rwhy IS NULL AND {acc_in}")
+                   f"(SELECT DISTINCT account_id FROM events))")
     keep = {
         "accounts": acc_in,
-        "events": f"{ev_in} AND account_id IN (SELECT account_id FROM _keep_accounts)",
+        "events": ev_keep,
         "payments": "account_id IN (SELECT account_id FROM _keep_accounts)",
         "labels": "account_id IN (SELECT account_id FROM _keep_accounts)",
     }
@@ -1028,7 +1049,10 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         # has an accepted account, so the look-up (a hash probe per row) adds nothing
         keep = {t: "TRUE" for t in keep}
     counts = {}
-    for table in TABLES:
+    for table in ("events",) + tuple(t for t in TABLES if t != "events"):
+        if table == "accounts":
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _keep_accounts AS SELECT account_id FROM _v_accounts "
+                        f"WHERE _rwhy IS NULL AND {acc_in}")
         cols = ", ".join(
             f"CAST({_ident(c)} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in _KINDS[table].items()
         )
@@ -1041,8 +1065,10 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         cleared_any = " OR ".join(f"{_ident(c + '__why')} IS NOT NULL" for c in clears[table]) or "FALSE"
         rj_cols = ", ".join(["_rec", "_line", "_rcol", "_rval", "_rwhy", "_first"]
                             + [_ident(c + s) for c in clears[table] for s in ("__raw", "__why")])
+        # the events' candidates were set aside by the pass of _settle_ips: no pass over the events here
+        rj_from = "_vs_events" if table == "events" else f"_v_{table}"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _rj_{table} AS SELECT {rj_cols}, (_rwhy IS NULL) AS _acc FROM _v_{table} "
+            f"CREATE OR REPLACE TEMP TABLE _rj_{table} AS SELECT {rj_cols}, (_rwhy IS NULL) AS _acc FROM {rj_from} "
             f"WHERE _rwhy IS NOT NULL OR (({cleared_any}) AND {keep[table]})"
         )
         read = con.execute(f"SELECT count(*) FROM _src_{table}").fetchone()[0]
@@ -1050,13 +1076,15 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         select = f"SELECT {cols}, _rec FROM _v_{table} WHERE _rwhy IS NULL AND {keep[table]}"
         stream = table == "events"
         parallel = False
-        if stream and rejected == 0 and since_dt is None and until_dt is None and not con.execute(
+        if stream and rejected == 0 and not ev_lookup and not con.execute(
                 "SELECT count(*) FROM _ipmap WHERE norm IS DISTINCT FROM raw").fetchone()[0]:
-            # nothing rejected, no window and no IP to rewrite: every row is kept as read, so
-            # the lookups (joins) can go, and without joins DuckDB keeps file order on all threads
+            # nothing rejected, no account look-up for the window and no IP to rewrite: every
+            # row is accepted and kept as read (or as the window says), so the joins can go,
+            # and without joins DuckDB keeps file order on all threads; each typed column is
+            # its parsed value, with no reject reasons to evaluate (see _clean_select)
             _normalise(con, table, now_lit, materialise=False, native=info[table].get("native", set()),
                        lookups=False, tag="f")
-            select = f"SELECT {cols}, _rec FROM _nf_{table} WHERE _why IS NULL"
+            select = _clean_select(table, f"_pf_{table}", where=_window(since_dt, until_dt, _ident("ts__v")))
             parallel = True
         _create_in_file_order(con, _TYPED_NAME[table], select, stream=stream, parallel=parallel)
         accepted = con.execute(f"SELECT count(*) FROM {_TYPED_NAME[table]}").fetchone()[0]
@@ -1068,6 +1096,7 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
             "fields_cleared": 0,
             "outside_window": int(read) - int(rejected) - int(accepted),
         }
+    counts = {t: counts[t] for t in TABLES}
     bar.update(1)
 
     # rejects: rejected rows, then cleared fields of accepted rows
@@ -1122,6 +1151,97 @@ def _load(con, path, files, since_dt, until_dt, now_lit, progress, tqdm) -> dict
         "has_payments": "payments" in files,
         "has_labels": "labels" in files,
     }
+
+
+def _verdict_view(con, name: str, source: str, table: str) -> None:
+    """Create the view ``name``: ``source`` (a ``_n`` view of ``table``) plus the row's reject ``_rcol``, ``_rwhy``, ``_rval``.
+
+    After the first problem of the record or a required column comes an unknown account,
+    then (labels) a later label of the same account (reason ``'__dup__'``, filled in later).
+    """
+    dup = table == "labels"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT n.*, "
+        + ("f._first, " if dup else "CAST(NULL AS BIGINT) AS _first, ")
+        + "CASE WHEN n._why IS NOT NULL THEN n._wcol WHEN NOT n._known THEN 'account_id' "
+        + ("WHEN n._rec <> f._first THEN 'account_id' " if dup else "")
+        + f"END AS _rcol, CASE WHEN n._why IS NOT NULL THEN n._why WHEN NOT n._known THEN {_lit(R_UNKNOWN)} "
+        + ("WHEN n._rec <> f._first THEN '__dup__' " if dup else "")
+        + "END AS _rwhy, CASE WHEN n._why IS NOT NULL THEN n._wval WHEN NOT n._known THEN n.account_id__raw "
+        + ("WHEN n._rec <> f._first THEN n.account_id__raw " if dup else "")
+        + f"END AS _rval FROM {source} n "
+        + ("LEFT JOIN _first_labels f ON n._why IS NULL AND f.account_id = n.account_id " if dup else "")
+    )
+
+
+def _window(since_dt, until_dt, ts: str) -> str:
+    """SQL condition: timestamp expression ``ts`` in ``[since, until)`` (``TRUE`` without a window)."""
+    cond = "TRUE"
+    if since_dt is not None:
+        cond += f" AND {ts} >= TIMESTAMP '{since_dt.isoformat(sep=' ')}'"
+    if until_dt is not None:
+        cond += f" AND {ts} < TIMESTAMP '{until_dt.isoformat(sep=' ')}'"
+    return cond
+
+
+def _settle_ips(con, clears: list[str], also: str | None = None) -> None:
+    """One pass over the events for their reject candidates and their non-canonical IPs.
+
+    Reads ``_nd_events`` (IPs deferred, see :func:`_normalise`) once into the temporary
+    table ``_cand_events``: every row with a problem, an unknown account or a cleared field,
+    and every row whose IP is not canonical IPv4 (its verdict needs the IP map). The distinct
+    such IPs join ``_ipmap``; then the view ``_ns_events`` gives the candidates the columns
+    of ``_n_events`` with the IPs judged, so the reject list needs no other pass. Rows that
+    are not candidates have no reject and no cleared field whatever their IP map says.
+    ``also``, a condition on ``_nd_events``, makes more rows candidates.
+    """
+    ip_cols = [c for c, k in _KINDS["events"].items() if k == "ip"]
+    keep = ["_rec", "_line", "_bad", "_badval", "_known"]
+
+    def raw_if_why(c):
+        # a text value is only shown with its reason; only needed then (a native value is formatted)
+        return f"CASE WHEN {_ident(c + '__why')} IS NOT NULL THEN {_ident(c + '__raw')} END AS {_ident(c + '__raw')}"
+
+    for c, kind in _KINDS["events"].items():
+        if c in REQUIRED_COLUMNS["events"]:
+            # the account's text is shown for an unknown account, an IP's for a malformed one
+            raw = _ident(c + "__raw") if kind in ("id", "ip") else raw_if_why(c)
+            keep += [raw, _ident(c + "__why"), _ident(c)]
+    keep += [s for c in clears for s in (raw_if_why(c), _ident(c + "__why"))]
+    keep += [_ident(c + "__nc") for c in ip_cols]
+    cand = " OR ".join(["_why IS NOT NULL", "NOT _known"] + [f"{_ident(c + '__why')} IS NOT NULL" for c in clears]
+                       + [_ident(c + "__nc") for c in ip_cols] + ([f"({also})"] if also else []))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _cand_events AS SELECT {', '.join(keep)} FROM _nd_events WHERE {cand}")
+    for c in ip_cols:
+        _add_to_ipmap(con, f"SELECT {_ident(c)} FROM _cand_events WHERE {_ident(c + '__nc')}")
+    # an IP the map cannot normalise is malformed: its reason (and value) as _normalise gives them
+    joins = " ".join(f"LEFT JOIN _ipmap _ip_{c} ON s.{_ident(c + '__nc')} AND _ip_{c}.raw = s.{_ident(c)}"
+                     for c in ip_cols)
+    repl = ", ".join(
+        f"CASE WHEN s.{_ident(c + '__why')} IS NOT NULL THEN s.{_ident(c + '__why')} "
+        f"WHEN s.{_ident(c + '__nc')} AND _ip_{c}.norm IS NULL THEN {_lit(R_IP)} END AS {_ident(c + '__why')}, "
+        f"CASE WHEN s.{_ident(c + '__nc')} THEN _ip_{c}.norm ELSE s.{_ident(c)} END AS {_ident(c)}"
+        for c in ip_cols)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _ns0_events AS SELECT s.* REPLACE ({repl}) FROM _cand_events s {joins}")
+    _first_problem(con, "_ns_events", "_ns0_events", "events")
+
+
+def _clean_select(table: str, parsed: str, where: str = "TRUE") -> str:
+    """SELECT writing the typed ``table`` from its parsed values ``parsed`` when every row is accepted.
+
+    For an accepted row each typed column equals its parsed value ``c__v``: the required
+    columns have no reason, and an optional text, code or token count is NULL exactly when
+    its reason is set. An optional timestamp can be out of range and still parsed, and an
+    optional IP parsed without look-ups is blank text, not NULL, so tables with either
+    (accounts, payments) are refused.
+    """
+    kinds = _KINDS[table]
+    if any(k in ("ts", "ip") and c not in REQUIRED_COLUMNS[table] for c, k in kinds.items()):
+        raise ValueError(f"table {table!r}: an optional timestamp or IP needs its reason checked")
+    cols = ", ".join(f"CAST({_ident(c + '__v')} AS {_SQL_TYPE.get(k, 'VARCHAR')}) AS {_ident(c)}" for c, k in kinds.items())
+    if table == "events":
+        cols += f", hash(CAST({_ident('prompt__v')} AS VARCHAR)) AS {PROMPT_HASH}"
+    return f"SELECT {cols}, _rec FROM {parsed}" + ("" if where == "TRUE" else f" WHERE {where}")
 
 
 def _create_in_file_order(con, name: str, select: str, stream: bool, parallel: bool = False) -> None:

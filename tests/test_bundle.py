@@ -471,6 +471,40 @@ def test_parquet_rejects_use_row_numbers(tmp_path):
     check_invariant(b)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_ip_verdicts_in_the_reject_pass(tmp_path, fmt):
+    """IPs judged with the reject candidates: reason order, values, cleared fields, an IP also in accounts."""
+    write_table(tmp_path, "accounts", [{"account_id": "a1", "created_at": "2026-01-01", "signup_ip": "2001:DB8::1"},
+                                       {"account_id": "a2", "created_at": "2026-01-01", "signup_ip": "2001:db8::9"}], fmt)
+    ts = "2026-01-03T00:00:00Z"
+    write_table(tmp_path, "events", [
+        {"account_id": "a1", "ts": ts, "ip": "2001:DB8::1", "prompt_tokens": "1"},         # rewritten, also in accounts
+        {"account_id": "ghost", "ts": ts, "ip": "300.1.1.1", "prompt_tokens": "2"},        # the IP comes before the account
+        {"account_id": "a1", "ts": "1990-01-01", "ip": "bad", "prompt_tokens": "3"},       # the timestamp comes before the IP
+        {"account_id": "a2", "ts": ts, "ip": " ::ffff:1.2.3.4 ", "prompt_tokens": "-1"},   # kept, token count cleared
+        {"account_id": "a2", "ts": ts, "ip": "nope", "prompt_tokens": "-1"},               # rejected: no cleared entry
+        {"account_id": "ghost", "ts": ts, "ip": "2001:db8::2", "prompt_tokens": "6"},      # canonical IPv6, unknown account
+        {"account_id": "a1", "ts": ts, "ip": " ", "prompt_tokens": "7"},                    # blank: missing
+        {"account_id": "a2", "ts": ts, "ip": "2001:db8::9", "prompt_tokens": "8"},         # canonical IPv6, kept
+        {"account_id": "a1", "ts": ts, "ip": "10.0.0.1", "prompt_tokens": "x"},            # kept, token count cleared
+    ], fmt)
+    b = load_bundle(tmp_path, now=NOW)
+    assert [tuple(r) for r in b.rejects[["line", "column", "value", "reason", "action"]].itertuples(index=False)] == [
+        (r + (fmt == "csv"), c, v, why, act) for r, c, v, why, act in [
+            (2, "ip", "300.1.1.1", "malformed IP address", "rejected"),
+            (3, "ts", "1990-01-01", "timestamp before 2000-01-01", "rejected"),
+            (4, "prompt_tokens", "-1", "negative token count", "cleared"),
+            (5, "ip", "nope", "malformed IP address", "rejected"),
+            (6, "account_id", "ghost", "account_id not in accounts", "rejected"),
+            (7, "ip", " ", "missing value", "rejected"),
+            (9, "prompt_tokens", "x", "unparsable token count", "cleared"),
+        ]]
+    assert b.con.execute("SELECT account_id, ip, prompt_tokens FROM events").fetchall() == [
+        ("a1", "2001:db8::1", 1), ("a2", "1.2.3.4", None), ("a2", "2001:db8::9", 8), ("a1", "10.0.0.1", None)]
+    assert b.con.execute("SELECT signup_ip FROM accounts").fetchall() == [("2001:db8::1",), ("2001:db8::9",)]
+    check_invariant(b)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_payments_and_labels_rejects(tmp_path, fmt):
     write_table(tmp_path, "accounts", [{"account_id": "a1", "created_at": "2026-01-01"},
@@ -557,6 +591,41 @@ def test_window_filtering(tmp_path, since, until):
     assert b.counts["labels"]["outside_window"] == 1
     assert rejects_list(b) == [("events", 8, "account_id", "account_id not in accounts", "rejected")]
     check_invariant(b)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("late_event", [False, True])
+def test_window_on_a_clean_bundle(tmp_path, fmt, late_event):
+    """No rejects: the events are written without look-ups unless an account created after until has one inside."""
+    write_table(tmp_path, "accounts", [
+        {"account_id": "old_active", "created_at": "2026-01-01"}, {"account_id": "old_quiet", "created_at": "2026-01-01"},
+        {"account_id": "new", "created_at": "2026-02-05"}, {"account_id": "late", "created_at": "2026-03-01"}], fmt)
+    events = [("old_active", "2026-02-02"), ("old_active", "2026-01-15"), ("old_quiet", "2026-01-20"),
+              ("new", "2026-02-10"), ("new", "2026-03-01"), ("late", "2026-03-02")]
+    if late_event:
+        events.insert(1, ("late", "2026-02-20"))   # inside the window, but its account is created after until
+    write_table(tmp_path, "events", [{"account_id": a, "ts": t + "T00:00:00Z", "ip": "2001:db8::1"} for a, t in events], fmt)
+    write_table(tmp_path, "payments", [{"account_id": "old_quiet", "instrument_id": "c"},
+                                       {"account_id": "new", "instrument_id": "c"}], fmt)
+    write_table(tmp_path, "labels", [{"account_id": "late", "campaign_id": "x"}, {"account_id": "new", "campaign_id": "x"}], fmt)
+
+    def load(**win):
+        b = load_bundle(tmp_path, now=NOW, **win)
+        check_invariant(b)
+        assert len(b.rejects) == 0
+        return ([r[0] for r in b.con.execute("SELECT account_id FROM accounts").fetchall()],
+                [(a, t.strftime("%m-%d")) for a, t in b.con.execute("SELECT account_id, ts FROM events").fetchall()],
+                [r[0] for r in b.con.execute("SELECT account_id FROM payments").fetchall()],
+                b.labels()["account_id"].tolist(), b.counts["events"]["outside_window"])
+
+    n = len(events)
+    assert load(since="2026-02-01", until="2026-03-01") == (
+        ["old_active", "new"], [("old_active", "02-02"), ("new", "02-10")], ["new"], ["new"], n - 2)
+    assert load(since="2026-02-05") == (
+        ["new", "late"], [("late", "02-20")] * late_event + [("new", "02-10"), ("new", "03-01"), ("late", "03-02")],
+        ["new"], ["late", "new"], 3)
+    assert load(until="2026-02-01") == (
+        ["old_active", "old_quiet"], [("old_active", "01-15"), ("old_quiet", "01-20")], ["old_quiet"], [], n - 2)
 
 
 def test_window_open_ended(tmp_path):
