@@ -238,10 +238,36 @@ def _optional(run: RunFolder, name: str) -> pd.DataFrame | None:
         return None
 
 
+def _rows_of(run: RunFolder, name: str, columns: tuple[str, ...], accounts: set | None,
+              read: list[str] | None = None) -> pd.DataFrame | None:
+    """The rows of a run-folder Parquet table whose ``columns`` all hold accounts of ``accounts``.
+
+    Filtered while reading, in file order, so a million-account run's tables are never held
+    whole; ``accounts=None`` reads every row (``read``: the columns to read, default all).
+    """
+    try:
+        path = run.file(name)
+    except RunFolderError:
+        return None
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(path, format="parquet")
+    cond = None
+    if accounts is not None:
+        values = pa.array(sorted(accounts), type=pa.string())
+        for c in columns:
+            if c not in dataset.schema.names:
+                continue
+            part = ds.field(c).cast(pa.string()).isin(values)
+            cond = part if cond is None else cond & part
+    return dataset.to_table(columns=read, filter=cond).to_pandas()
+
+
 class _Run:
     """The run folder's tables, grouped by cluster once."""
 
-    def __init__(self, run: RunFolder):
+    def __init__(self, run: RunFolder, max_pages: int | None = None, max_nodes: int | None = None):
         self.run = run
         acc = run.accounts.copy()
         acc["account_id"] = acc["account_id"].astype(str)
@@ -260,13 +286,22 @@ class _Run:
         self.members = {cid: sorted(g["account_id"].tolist())
                         for cid, g in in_cluster.groupby("cluster_id", sort=True)}
         self.cluster_of = dict(zip(in_cluster["account_id"], in_cluster["cluster_id"].astype(str)))
+        # only the clusters that get a page, and those the index's overview draws, need their rows
+        ids = [str(c) for c in clusters["cluster_id"]]
+        self.paged = paged_clusters(clusters, max_pages)
+        wanted = set(self.paged)
+        if max_nodes is not None:
+            wanted.update(ids[:max_nodes])
+        need = None
+        if len(wanted) < len(ids):
+            need = {a for c in wanted for a in self.members.get(c, ())}
 
         # per-account extras (score/flag from accounts.csv; embeddedness and features when present)
         extra = acc.set_index("account_id")[["score", "flagged"]].copy()
         det = _optional(run, RunFiles.ACCOUNT_DETAILS)
         if det is not None and "embeddedness" in det.columns:
             extra = extra.join(det.astype({"account_id": str}).set_index("account_id")[["embeddedness"]])
-        feats = _optional(run, RunFiles.FEATURES)
+        feats = _rows_of(run, RunFiles.FEATURES, (), None)
         self.feature_columns: list[str] = []
         if feats is not None and len(feats.columns) > 1:
             feats = feats.astype({"account_id": str}).set_index("account_id")
@@ -277,7 +312,7 @@ class _Run:
             extra = extra.join(feats[keep])
         self.extra = extra
 
-        ai = _optional(run, RunFiles.ACCOUNT_IDENTIFIERS)
+        ai = _rows_of(run, RunFiles.ACCOUNT_IDENTIFIERS, ("account_id",), need)
         if ai is None:
             ai = pd.DataFrame(columns=["account_id", "kind", "identifier", "n_events", "first_seen", "last_seen"])
         ai = ai.astype({"account_id": str, "kind": str, "identifier": str})
@@ -315,7 +350,7 @@ class _Run:
             self.skeletons = dict(zip(tpl["template_id"].astype(str), tpl["skeleton"].astype(str)))
         self.templates = tpl
 
-        links = _optional(run, RunFiles.LINKS)
+        links = _rows_of(run, RunFiles.LINKS, ("account_a", "account_b"), need)
         if links is None:
             links = pd.DataFrame(columns=["account_a", "account_b", "layer", "weight", "evidence_count",
                                           "first_seen", "last_seen"])
@@ -806,7 +841,7 @@ def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool =
         raise ExportError(f"max_pages must be a non-negative integer or None, got {max_pages!r}")
     run = RunFolder(run_dir)
     root = Path(out_dir) if out_dir is not None else run.path / "site"
-    R = _Run(run)
+    R = _Run(run, max_pages=max_pages, max_nodes=max_nodes)
     if seed is None:
         s = (R.meta or {}).get("seed")
         seed = int(s) if isinstance(s, (int, float)) and not isinstance(s, bool) else 0
@@ -832,7 +867,7 @@ def write_site(run_dir, out_dir=None, *, max_nodes: int = 2000, progress: bool =
         cdir.mkdir(exist_ok=True)
         pages: dict[str, Path] = {}
         aggregated = []
-        paged = set(paged_clusters(R.clusters, max_pages))
+        paged = set(R.paged)
         for pos, cid in enumerate(tqdm(ids, desc="site", unit="cluster", disable=not progress)):
             if cid not in paged:
                 continue
