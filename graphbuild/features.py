@@ -9,7 +9,7 @@ from graphbuild.layers._sql import events_is_table, prompt_key, sql_strings
 from graphbuild.layers.payment import DISPOSABLE_TYPES
 from graphbuild.layers.prompts import JAILBREAK_PATTERN, REASONING_PATTERN
 
-__all__ = ["account_features", "hour_profile", "FREE_MAIL_DOMAINS", "DISPOSABLE_MAIL_DOMAINS", "COUNTRY_UTC_OFFSET"]
+__all__ = ["account_features", "account_features_and_hours", "hour_profile", "FREE_MAIL_DOMAINS", "DISPOSABLE_MAIL_DOMAINS", "COUNTRY_UTC_OFFSET"]
 
 #: Consumer mail providers: anyone can open any number of addresses there.
 FREE_MAIL_DOMAINS = (
@@ -52,96 +52,151 @@ COUNTRY_UTC_OFFSET = {
 def account_features(con) -> pd.DataFrame:
     """One row per account (sorted by account_id) of behavioural signals.
 
-    Needs the temp tables ``prompt_template`` and ``template_k(template_id, n_accounts, is_hub)``.
+    Needs the temp tables ``prompt_template`` and ``template_k(template_id, n_accounts, is_hub)``,
+    and ``ip_prefix(ip, prefix)`` (graphbuild.layers.network.prefix_table). Uses the account
+    numbering ``_acc(account_id, acc)`` that :func:`graphbuild.build_evidence` creates (``acc`` in
+    account_id order) when present, else numbers the accounts itself.
     Columns: n_requests, n_active_days, n_ips, n_prefixes, ip_rotation, hours_entropy,
     hours_to_first_use, reasoning_share, jailbreak_share, template_share, top_template_share,
     n_templates, n_instruments, prepaid_share, free_mail, disposable_mail, org_declared,
     avg_completion_tokens, night_share (share of requests sent 01:00-05:00 local time of the
     declared country, NaN when the country is unknown), created_at, email_domain, org_id, country.
     """
+    return _features(con, hours=False)[0]
+
+
+def account_features_and_hours(con) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`account_features` and the hour profile of the same rows, from one pass over the events.
+
+    Returns
+    -------
+    features : pandas.DataFrame
+        As :func:`account_features` (one row per account, sorted by account_id).
+    hours : numpy.ndarray
+        ``(len(features), 24)`` int32 requests per UTC hour of day, row ``i`` for
+        ``features.account_id[i]`` (as :func:`hour_profile` with the accounts in account_id order).
+    """
+    return _features(con, hours=True)
+
+
+def _acc_source(con) -> str:
+    """The account numbering: ``_acc`` when present (graphbuild.build_evidence), else the same, made here."""
+    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_acc' AND schema_name = 'main' "
+                      "AND (database_name = 'temp' OR database_name = current_database())").fetchall()[0][0] > 0
+    return "_acc" if has else ("(SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) - 1 AS INTEGER) "
+                               "AS acc FROM accounts)")
+
+
+def _features(con, *, hours: bool) -> tuple[pd.DataFrame, np.ndarray | None]:
     rp, jp = REASONING_PATTERN.replace("'", "''"), JAILBREAK_PATTERN.replace("'", "''")
     base_table = events_is_table(con)
     # the loader stores hash(prompt) with each event (graphbuild.bundle.PROMPT_HASH): no pass re-hashes texts
     pkey = prompt_key(con)
-    # each distinct prompt's text is read once, at one of its rows: no hash table of texts
-    distinct_prompts = (f"(SELECT p.pid, e.prompt FROM events e JOIN (SELECT {pkey} AS pid, min(rowid) AS r FROM events "
-                        "WHERE prompt IS NOT NULL GROUP BY 1) p ON e.rowid = p.r)" if base_table else
-                        "(SELECT DISTINCT hash(prompt) AS pid, prompt FROM events WHERE prompt IS NOT NULL)")
-    return con.execute(f"""
-        WITH pt AS (
-            SELECT t.pid, min(t.template_id) AS template_id,
-                   bool_or(coalesce(k.n_accounts, 1) >= 2 AND NOT coalesce(k.is_hub, false)) AS tpl_shared
-            FROM prompt_template t LEFT JOIN template_k k USING (template_id) GROUP BY t.pid
+    # each distinct prompt's text is read once, at one of its rows: no hash table of texts; the
+    # patterns run once per distinct prompt, not once per request
+    match = f"regexp_matches(prompt, '{rp}', 'i') AS is_reasoning, regexp_matches(prompt, '{jp}', 'i') AS is_jailbreak"
+    if base_table:  # one row per key already
+        prompt_flags = (f"SELECT p.pid, {match} FROM events e JOIN (SELECT {pkey} AS pid, min(rowid) AS r FROM events "
+                        "WHERE prompt IS NOT NULL GROUP BY 1) p ON e.rowid = p.r")
+    else:  # two texts with one hash: the key is flagged if either text is
+        prompt_flags = (f"SELECT pid, bool_or(is_reasoning) AS is_reasoning, bool_or(is_jailbreak) AS is_jailbreak FROM "
+                        f"(SELECT pid, {match} FROM (SELECT DISTINCT hash(prompt) AS pid, prompt FROM events "
+                        "WHERE prompt IS NOT NULL)) GROUP BY pid")
+    # the hour profile rides along as 24 integer columns, split off below
+    hour_cols = ", ".join(f"max(CASE WHEN h = {h} THEN c ELSE 0 END)::INTEGER AS _h{h}" for h in range(24))
+    hour_ctes = f"""
+        hr AS (SELECT acc, hour(ts) AS h, count(*) AS c FROM ev GROUP BY 1, 2),
+        hrs AS (SELECT acc, {hour_cols} FROM hr GROUP BY acc),""" if hours else ""
+    hour_sel = ", " + ", ".join(f"coalesce(hs._h{h}, 0) AS _h{h}" for h in range(24)) if hours else ""
+    hour_join = "LEFT JOIN hrs hs USING (acc)" if hours else ""
+    df = con.execute(f"""
+        WITH tz AS (SELECT * FROM (VALUES {_tz_values()}) AS t(country, utc_offset)),
+        -- integer account numbers, with the UTC offset of the declared country (NULL: unknown)
+        acc AS (
+            SELECT x.acc, x.account_id, tz.utc_offset AS off
+            FROM {_acc_source(con)} x JOIN accounts a USING (account_id) LEFT JOIN tz ON upper(a.country) = tz.country
         ),
-        -- the patterns run once per distinct prompt, not once per request
-        pf AS (
-            SELECT pid, bool_or(regexp_matches(prompt, '{rp}', 'i')) AS is_reasoning,
-                   bool_or(regexp_matches(prompt, '{jp}', 'i')) AS is_jailbreak
-            FROM {distinct_prompts} GROUP BY pid
+        -- templates numbered in template_id order: a prompt's template (the least id) is an integer minimum
+        tk AS (
+            SELECT template_id, CAST(row_number() OVER (ORDER BY template_id) AS INTEGER) AS tcode, shared FROM (
+                SELECT d.template_id, bool_or(coalesce(k.n_accounts, 1) >= 2 AND NOT coalesce(k.is_hub, false)) AS shared
+                FROM (SELECT DISTINCT template_id FROM prompt_template WHERE template_id IS NOT NULL) d
+                LEFT JOIN template_k k USING (template_id) GROUP BY d.template_id)
         ),
-        ev AS (
-            SELECT e.account_id, e.ts, e.ip, e.completion_tokens, pt.template_id,
-                   coalesce(pt.tpl_shared, false) AS tpl_shared,
+        pt AS (
+            SELECT t.pid, min(tk.tcode) AS tpl, bool_or(tk.shared) AS tpl_shared
+            FROM prompt_template t JOIN tk USING (template_id) GROUP BY t.pid
+        ),
+        pf AS ({prompt_flags}),
+        pp AS (
+            SELECT pid, pt.tpl, coalesce(pt.tpl_shared, false) AS tpl_shared,
                    coalesce(pf.is_reasoning, false) AS is_reasoning, coalesce(pf.is_jailbreak, false) AS is_jailbreak
+            FROM pt FULL JOIN pf USING (pid)
+        ),
+        -- the one pass over the events: every aggregate below reads this stream, keyed by integers
+        ev AS (
+            SELECT a.acc, e.ts, e.ip, e.completion_tokens, a.off, p.tpl,
+                   coalesce(p.tpl_shared, false) AS tpl_shared,
+                   coalesce(p.is_reasoning, false) AS is_reasoning, coalesce(p.is_jailbreak, false) AS is_jailbreak
             FROM (SELECT account_id, ts, ip, completion_tokens, {pkey} AS pid FROM events) e
-            LEFT JOIN pt USING (pid) LEFT JOIN pf USING (pid)
+            JOIN acc a USING (account_id) LEFT JOIN pp p USING (pid)
         ),
         base AS (
-            SELECT account_id, count(*) AS n_requests, count(DISTINCT CAST(ts AS DATE)) AS n_active_days,
-                   count(DISTINCT ip) AS n_ips, min(ts) AS first_ts,
+            SELECT acc, count(*) AS n_requests, min(ts) AS first_ts,
                    avg(CASE WHEN is_reasoning THEN 1 ELSE 0 END) AS reasoning_share,
                    avg(CASE WHEN is_jailbreak THEN 1 ELSE 0 END) AS jailbreak_share,
                    avg(CASE WHEN tpl_shared THEN 1 ELSE 0 END) AS template_share,
-                   count(DISTINCT template_id) AS n_templates,
-                   avg(completion_tokens) AS avg_completion_tokens
-            FROM ev GROUP BY account_id
+                   avg(completion_tokens) AS avg_completion_tokens,
+                   avg(CASE WHEN off IS NULL THEN NULL
+                            WHEN hour(ts + to_seconds(CAST(off * 3600 AS BIGINT))) BETWEEN 1 AND 4 THEN 1 ELSE 0 END)
+                       AS night_share
+            FROM ev GROUP BY acc
         ),
-        toptpl AS (
-            SELECT account_id, max(c) AS top_c FROM (
-                SELECT account_id, template_id, count(*) AS c FROM ev WHERE template_id IS NOT NULL GROUP BY 1, 2
-            ) GROUP BY account_id
-        ),
-        pref AS (
-            SELECT e.account_id, count(DISTINCT p.prefix) AS n_prefixes
-            FROM events e JOIN ip_prefix p USING (ip) GROUP BY e.account_id
-        ),
-        tz AS (SELECT * FROM (VALUES {_tz_values()}) AS t(country, utc_offset)),
-        night AS (
-            SELECT e.account_id,
-                   avg(CASE WHEN hour(e.ts + to_seconds(CAST(tz.utc_offset * 3600 AS BIGINT))) BETWEEN 1 AND 4
-                       THEN 1 ELSE 0 END) AS night_share
-            FROM events e JOIN accounts a USING (account_id) JOIN tz ON upper(a.country) = tz.country
-            GROUP BY e.account_id
-        ),
+        days AS (SELECT acc, count(d) AS n_active_days FROM (SELECT acc, CAST(ts AS DATE) AS d FROM ev GROUP BY 1, 2)
+                 GROUP BY acc),
+        aip AS (SELECT acc, ip FROM ev WHERE ip IS NOT NULL GROUP BY 1, 2),
+        ips AS (SELECT acc, count(*) AS n_ips FROM aip GROUP BY acc),
+        pref AS (SELECT a.acc, count(DISTINCT p.prefix) AS n_prefixes FROM aip a JOIN ip_prefix p USING (ip) GROUP BY a.acc),
+        tpl AS (
+            SELECT acc, count(*) AS n_templates, max(c) AS top_c FROM (
+                SELECT acc, tpl, count(*) AS c FROM ev WHERE tpl IS NOT NULL GROUP BY 1, 2
+            ) GROUP BY acc
+        ),{hour_ctes}
         pay AS (
             SELECT account_id, count(DISTINCT instrument_id) AS n_instruments,
                    avg(CASE WHEN lower(coalesce(instrument_type, '')) IN ({sql_strings(DISPOSABLE_TYPES)}) THEN 1 ELSE 0 END) AS prepaid_share
             FROM payments GROUP BY account_id
         )
         SELECT a.account_id,
-               coalesce(b.n_requests, 0) AS n_requests, coalesce(b.n_active_days, 0) AS n_active_days,
-               coalesce(b.n_ips, 0) AS n_ips, coalesce(pf.n_prefixes, 0) AS n_prefixes,
+               coalesce(b.n_requests, 0) AS n_requests, coalesce(d.n_active_days, 0) AS n_active_days,
+               coalesce(i.n_ips, 0) AS n_ips, coalesce(pf.n_prefixes, 0) AS n_prefixes,
                -- new IPs per request, over at least {ROTATION_MIN_REQUESTS} requests: three requests from
                -- three addresses is a phone on the move, not a proxy fleet
-               coalesce(b.n_ips::DOUBLE / greatest(b.n_requests, {ROTATION_MIN_REQUESTS}), 0) AS ip_rotation,
+               coalesce(i.n_ips::DOUBLE / greatest(b.n_requests, {ROTATION_MIN_REQUESTS}), 0) AS ip_rotation,
                0.0 AS hours_entropy,  -- filled from the exact hour profile (graphbuild.graph)
-               (epoch(b.first_ts) - epoch(a.created_at)) / 3600.0 AS hours_to_first_use,
+               (epoch(b.first_ts) - epoch(ac.created_at)) / 3600.0 AS hours_to_first_use,
                coalesce(b.reasoning_share, 0) AS reasoning_share, coalesce(b.jailbreak_share, 0) AS jailbreak_share,
                coalesce(b.template_share, 0) AS template_share,
                coalesce(t.top_c::DOUBLE / nullif(b.n_requests, 0), 0) AS top_template_share,
-               coalesce(b.n_templates, 0) AS n_templates,
+               coalesce(t.n_templates, 0) AS n_templates,
                coalesce(p.n_instruments, 0) AS n_instruments, coalesce(p.prepaid_share, 0) AS prepaid_share,
-               lower(coalesce(a.email_domain, '')) IN ({sql_strings(FREE_MAIL_DOMAINS)}) AS free_mail,
-               lower(coalesce(a.email_domain, '')) IN ({sql_strings(DISPOSABLE_MAIL_DOMAINS)}) AS disposable_mail,
-               a.org_id IS NOT NULL AS org_declared,
+               lower(coalesce(ac.email_domain, '')) IN ({sql_strings(FREE_MAIL_DOMAINS)}) AS free_mail,
+               lower(coalesce(ac.email_domain, '')) IN ({sql_strings(DISPOSABLE_MAIL_DOMAINS)}) AS disposable_mail,
+               ac.org_id IS NOT NULL AS org_declared,
                coalesce(b.avg_completion_tokens, 0) AS avg_completion_tokens,
-               n.night_share,
-               a.created_at, a.email_domain, a.org_id, a.country
-        FROM accounts a
-        LEFT JOIN base b USING (account_id) LEFT JOIN toptpl t USING (account_id)
-        LEFT JOIN pref pf USING (account_id) LEFT JOIN pay p USING (account_id) LEFT JOIN night n USING (account_id)
-        ORDER BY a.account_id
+               b.night_share,
+               ac.created_at, ac.email_domain, ac.org_id, ac.country{hour_sel}
+        FROM acc a JOIN accounts ac USING (account_id)
+        LEFT JOIN base b USING (acc) LEFT JOIN days d USING (acc) LEFT JOIN ips i USING (acc)
+        LEFT JOIN pref pf USING (acc) LEFT JOIN tpl t USING (acc) {hour_join}
+        LEFT JOIN pay p ON p.account_id = a.account_id
+        ORDER BY a.acc
     """).df()
+    if not hours:
+        return df, None
+    cols = [f"_h{h}" for h in range(24)]
+    out = np.ascontiguousarray(df[cols].to_numpy(dtype=np.int32))
+    return df.drop(columns=cols), out
 
 
 def _tz_values() -> str:
@@ -149,11 +204,23 @@ def _tz_values() -> str:
 
 
 def hour_profile(con, accounts) -> np.ndarray:
-    """Requests per UTC hour of day: an ``(len(accounts), 24)`` int32 array in ``accounts`` order."""
-    df = con.execute("SELECT account_id, hour(ts) AS h, count(*) AS c FROM events GROUP BY 1, 2").df()
+    """Requests per UTC hour of day: an ``(len(accounts), 24)`` int32 array in ``accounts`` order.
+
+    The events are grouped by the row number of their account in ``accounts`` (an integer), not
+    by the account_id string. Events of accounts not in ``accounts`` are left out.
+    """
+    accounts = np.asarray(accounts, dtype=object)
     out = np.zeros((len(accounts), 24), dtype=np.int32)
-    if len(df):
-        codes = pd.Categorical(df["account_id"], categories=accounts).codes
-        ok = codes >= 0
-        np.add.at(out, (codes[ok], df["h"].to_numpy()[ok].astype(np.int64)), df["c"].to_numpy()[ok].astype(np.int32))
+    if not len(accounts):
+        return out
+    name = f"_hour_profile_accounts_{id(out)}"
+    con.register(name, pd.DataFrame({"account_id": accounts, "pos": np.arange(len(accounts), dtype=np.int32)}))
+    try:
+        r = con.execute(f"SELECT a.pos, hour(e.ts) AS h, count(*) AS c FROM events e JOIN {name} a USING (account_id) "
+                        "WHERE e.ts IS NOT NULL "
+                        "GROUP BY 1, 2").fetchnumpy()
+    finally:
+        con.unregister(name)
+    # one row per (account, hour): plain assignment
+    out[np.asarray(r["pos"], dtype=np.int64), np.asarray(r["h"], dtype=np.int64)] = np.asarray(r["c"]).astype(np.int32)
     return out
