@@ -12,7 +12,7 @@ from graphbuild.layers import (network_uses, payment_uses, prompt_templates, tim
                                choose_timing_window)
 from graphbuild.layers._sql import sql_strings
 from graphbuild.layers.prompts import template_examples
-from graphbuild.features import account_features, hour_profile
+from graphbuild.features import account_features_and_hours
 from graphbuild.lockstep import lockstep_pairs
 from graphbuild.pairs import expand_pairs
 from graphbuild.schema import KIND_LAYER, LAYERS, NETWORK, PAYMENT, PROMPT, TIMING
@@ -426,8 +426,7 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     bar.update()
     st.start("features")
 
-    features = account_features(con)
-    hours = hour_profile(con, accounts)
+    features, hours = account_features_and_hours(con)  # one pass over the events; rows in _acc order
     # from exact integer counts, in numpy: DuckDB's parallel float sums are not bit-reproducible
     features["hours_entropy"] = _hour_entropy(hours)
     bar.update()
