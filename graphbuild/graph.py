@@ -300,7 +300,7 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     k = shared["k"]
     pair_w = np.where(is_tpl, beta, pair_weight(1.0, k) * beta) * idf(k, n_acc)
 
-    link_parts = []
+    link_parts, pairs = [], None
     for layer in config.layers:
         st.start(f"links:{layer}")
         codes = [kind_code[k] for k in kinds if KIND_LAYER[k] == layer and k in live]
@@ -331,7 +331,7 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
             "evidence_count": pairs["count"].to_numpy().astype("i8"),
             "first_seen": _ts(pairs["first"]), "last_seen": _ts(pairs["last"]),
         }))
-    del activity, pairs
+    del activity, pairs, shared, pair_w, beta, is_tpl, k  # the shared-identifier arrays are done with
     links = pd.concat(link_parts, ignore_index=True) if link_parts else pd.DataFrame(
         columns=["a", "b", "account_a", "account_b", "layer", "weight", "evidence_count", "first_seen", "last_seen"])
     del link_parts
