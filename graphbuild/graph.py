@@ -243,6 +243,9 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     tpl_uses, templates = steps.prompt_templates(con, perms=config.minhash_perms, rows=config.lsh_rows,
                                            threshold=config.template_jaccard)
     _insert_uses(con, tpl_uses)  # templates describe accounts even when the layer is ablated
+    # per template its sharers and prompts; the per-account frame (~7M rows at 1M accounts) then goes
+    tk = tpl_uses.groupby("identifier").agg(n_accounts=("account_id", "nunique"), n_prompts=("n_events", "sum"))
+    del tpl_uses
     bar.update()
     st.start("timing")
     window = choose_timing_window(con, target_per_window=config.timing_target_per_window,
@@ -371,7 +374,6 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     del ids
 
     # template table: sharers, hub flag and up to three example prompts
-    tk = tpl_uses.groupby("identifier").agg(n_accounts=("account_id", "nunique"), n_prompts=("n_events", "sum"))
     templates = templates.set_index("template_id").join(tk, how="left").fillna({"n_accounts": 0, "n_prompts": 0})
     templates["is_hub"] = templates["n_accounts"] > config.hub_cap
     templates = templates.reset_index().rename(columns={"index": "template_id"})
