@@ -277,8 +277,9 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     """)
     con.execute("DROP TABLE _uses")
     cases = " ".join(f"WHEN '{k}' THEN {i}" for k, i in kind_code.items())
-    # rows of shared identifiers only; expand_pairs orders them itself
-    shared = con.execute(f"""
+    # rows of shared identifiers only, kept in DuckDB and read one layer at a time (at 1M accounts
+    # all layers' rows together were ~2.5 GB of NumPy); expand_pairs orders them itself
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _sh AS
         WITH req AS (SELECT a.acc, count(*)::DOUBLE AS n FROM events e JOIN _acc a USING (account_id) GROUP BY a.acc),
         pay AS (SELECT acc, sum(n_events)::DOUBLE AS n FROM _u WHERE kind = 'instrument' GROUP BY acc),
         ip AS (SELECT u.acc, u.identifier AS ip,
@@ -294,23 +295,28 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
         FROM _u u LEFT JOIN req USING (acc) LEFT JOIN pay USING (acc)
         LEFT JOIN ip ON u.kind = 'ip_window' AND ip.acc = u.acc AND ip.ip = split_part(u.identifier, '|', 1)
         WHERE u.k >= 2
-    """).fetchnumpy()
-    shared = {c: np.asarray(v) for c, v in shared.items()}
+    """)
     kind_w = np.array([config.kind_weights.get(k, 0.0) for k in kinds])
-    beta = kind_w[shared["kind"].astype(np.int64)] * shared["factor"]
-    # resource allocation for shared resources; templates are behaviour, weighed by rarity and use
-    is_tpl = shared["kind"] == kind_code["template"]
-    k = shared["k"]
-    pair_w = np.where(is_tpl, beta, pair_weight(1.0, k) * beta) * idf(k, n_acc)
+
+    def layer_rows(codes: list[int]) -> dict:
+        """The shared rows of some identifier kinds, with the weight one pair of sharers gets from each."""
+        r = con.execute(f"SELECT * FROM _sh WHERE kind IN ({', '.join(map(str, codes)) or '-1'})").fetchnumpy()
+        r = {c: np.asarray(v) for c, v in r.items()}
+        beta = kind_w[r["kind"].astype(np.int64)] * r["factor"]
+        # resource allocation for shared resources; templates are behaviour, weighed by rarity and use
+        is_tpl = r["kind"] == kind_code["template"]
+        r["pair_w"] = np.where(is_tpl, beta, pair_weight(1.0, r["k"]) * beta) * idf(r["k"], n_acc)
+        return r
 
     link_parts, pairs = [], None
     for layer in config.layers:
         st.start(f"links:{layer}")
         codes = [kind_code[k] for k in kinds if KIND_LAYER[k] == layer and k in live]
-        m = np.isin(shared["kind"], codes)
-        pairs = steps.expand_pairs(shared["acc"][m], shared["ident"][m], pair_w[m], shared["first"][m], shared["last"][m],
-                             hub_cap=config.hub_cap, share=shared["share"][m], min_contribution=config.min_link_weight,
+        sh = layer_rows(codes)
+        pairs = steps.expand_pairs(sh["acc"], sh["ident"], sh["pair_w"], sh["first"], sh["last"],
+                             hub_cap=config.hub_cap, share=sh["share"], min_contribution=config.min_link_weight,
                              sample_above=config.pair_sample_above)
+        del sh
         if layer == TIMING and activity is not None:
             # above the pair budget, lockstep is counted for pairs other evidence links, and for
             # pairs MinHash/LSH finds over the accounts' window sets (graphbuild.lockstep)
@@ -334,7 +340,8 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
             "evidence_count": pairs["count"].to_numpy().astype("i8"),
             "first_seen": _ts(pairs["first"]), "last_seen": _ts(pairs["last"]),
         }))
-    del activity, pairs, shared, pair_w, beta, is_tpl, k  # the shared-identifier arrays are done with
+    del activity, pairs
+    con.execute("DROP TABLE _sh")
     links = pd.concat(link_parts, ignore_index=True) if link_parts else pd.DataFrame(
         columns=["a", "b", "account_a", "account_b", "layer", "weight", "evidence_count", "first_seen", "last_seen"])
     del link_parts
