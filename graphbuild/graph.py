@@ -109,6 +109,14 @@ def _hour_entropy(hours: np.ndarray) -> np.ndarray:
     return np.round(h, 12)
 
 
+def _sharer_pair_weight(is_template: np.ndarray, beta: np.ndarray, k: np.ndarray, n_accounts: int) -> np.ndarray:
+    """Weight one pair of an identifier's ``k`` sharers gets from it (``beta``: kind weight × factor).
+
+    Resource allocation for shared resources; templates are behaviour, weighed by rarity and use.
+    """
+    return np.where(is_template, beta, pair_weight(1.0, k) * beta) * idf(k, n_accounts)
+
+
 def _insert_uses(con, frame) -> None:
     """Append a layer's uses returned as a DataFrame (the Spark engine) to the ``_uses`` table."""
     if frame is None or not len(frame):
@@ -303,9 +311,7 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
         r = con.execute(f"SELECT * FROM _sh WHERE kind IN ({', '.join(map(str, codes)) or '-1'})").fetchnumpy()
         r = {c: np.asarray(v) for c, v in r.items()}
         beta = kind_w[r["kind"].astype(np.int64)] * r["factor"]
-        # resource allocation for shared resources; templates are behaviour, weighed by rarity and use
-        is_tpl = r["kind"] == kind_code["template"]
-        r["pair_w"] = np.where(is_tpl, beta, pair_weight(1.0, r["k"]) * beta) * idf(r["k"], n_acc)
+        r["pair_w"] = _sharer_pair_weight(r["kind"] == kind_code["template"], beta, r["k"], n_acc)
         return r
 
     link_parts, pairs = [], None
@@ -359,7 +365,7 @@ def build_evidence_with(bundle, steps, config: EvidenceConfig | None = None, *, 
     """).df()
     ik = ids["n_accounts"].to_numpy()
     ib = ids["kind"].map(config.kind_weights).fillna(0.0).to_numpy() * ids["factor"].to_numpy()
-    ids["pair_weight"] = np.where(ids["kind"].to_numpy() == "template", ib, pair_weight(1.0, ik) * ib) * idf(ik, n_acc)
+    ids["pair_weight"] = _sharer_pair_weight(ids["kind"].to_numpy() == "template", ib, ik, n_acc)
     identifiers = ids[["kind", "identifier", "n_accounts", "pair_weight"]].copy()
     identifiers.insert(2, "layer", identifiers["kind"].map(KIND_LAYER))
     identifiers["is_hub"] = identifiers["n_accounts"] > config.hub_cap
