@@ -238,12 +238,11 @@ def _optional(run: RunFolder, name: str) -> pd.DataFrame | None:
         return None
 
 
-def _rows_of(run: RunFolder, name: str, columns: tuple[str, ...], accounts: set | None,
-              read: list[str] | None = None) -> pd.DataFrame | None:
+def _rows_of(run: RunFolder, name: str, columns: tuple[str, ...], accounts: set | None) -> pd.DataFrame | None:
     """The rows of a run-folder Parquet table whose ``columns`` all hold accounts of ``accounts``.
 
     Filtered while reading, in file order, so a million-account run's tables are never held
-    whole; ``accounts=None`` reads every row (``read``: the columns to read, default all).
+    whole; ``accounts=None`` reads every row.
     """
     try:
         path = run.file(name)
@@ -261,7 +260,7 @@ def _rows_of(run: RunFolder, name: str, columns: tuple[str, ...], accounts: set 
                 continue
             part = ds.field(c).cast(pa.string()).isin(values)
             cond = part if cond is None else cond & part
-    return dataset.to_table(columns=read, filter=cond).to_pandas()
+    return dataset.to_table(filter=cond).to_pandas()
 
 
 class _Run:
@@ -301,7 +300,7 @@ class _Run:
         det = _optional(run, RunFiles.ACCOUNT_DETAILS)
         if det is not None and "embeddedness" in det.columns:
             extra = extra.join(det.astype({"account_id": str}).set_index("account_id")[["embeddedness"]])
-        feats = _rows_of(run, RunFiles.FEATURES, (), None)
+        feats = _optional(run, RunFiles.FEATURES)
         self.feature_columns: list[str] = []
         if feats is not None and len(feats.columns) > 1:
             feats = feats.astype({"account_id": str}).set_index("account_id")
